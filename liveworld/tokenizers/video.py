@@ -28,7 +28,7 @@ from liveworld.common import LiveworldError
 @dataclass(frozen=True)
 class VideoAutoencoderConfig:
     latent_channels: int = 16
-    channels: tuple[int, ...] = (64, 128, 128)  # widths at 2x, 4x, 8x downsampling
+    channels: tuple[int, ...] = (48, 96, 128)  # widths at 2x, 4x, 8x downsampling
     blocks: tuple[int, ...] = (1, 1, 1)  # encoder residual blocks per level (decoder: +1 at the lowest)
     frame_size: tuple[int, int] = (64, 48)  # (W, H) the world is trained at; any multiple of 8 works
     latent_noise: float = 0.05  # std of noise added to latents in training: decoder robust to model error
