@@ -28,6 +28,12 @@ def bundled_tokenizers_dir() -> Path:
     return d
 
 
+def bundled_checkpoint() -> Path:
+    if not (BUNDLED_WORLD_DIR / "config.json").exists():
+        raise LiveworldError(f"the bundled world model is missing ({BUNDLED_WORLD_DIR}); pass --checkpoint RUN")
+    return BUNDLED_WORLD_DIR
+
+
 def heldout_seed(world: dict, k: int = 0) -> int:
     """A seed no training episode of the bundled world used."""
     return int(world["heldout_seed_base"]) + k

@@ -71,7 +71,10 @@ def _swap_in(tmp: Path, path: Path) -> None:
 
 def save_checkpoint(path: str | Path, kind: str, config: Any, state: dict[str, torch.Tensor],
                     extra: dict | None = None, dtype: torch.dtype | None = None,
-                    train_state: dict[str, torch.Tensor] | None = None, train_info: dict | None = None) -> Path:
+                    train_state: dict[str, torch.Tensor] | None = None, train_info: dict | None = None,
+                    extra_dirs: dict[str, Path] | None = None) -> Path:
+    """Writes the checkpoint directory `path` atomically; `extra_dirs` {name: source} are copied
+    inside it (a world model carries its tokenizers)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -84,6 +87,8 @@ def save_checkpoint(path: str | Path, kind: str, config: Any, state: dict[str, t
         if train_state is not None:
             save_file({k: v.detach().contiguous().cpu() for k, v in train_state.items()}, str(tmp / "train_state.safetensors"))
             (tmp / "train_state.json").write_text(json.dumps(train_info or {}, indent=2) + "\n")
+        for name, src in (extra_dirs or {}).items():
+            shutil.copytree(src, tmp / name)
         _swap_in(tmp, path)
     finally:
         if tmp.exists():

@@ -4,6 +4,8 @@
     ingest           turn video files into the same dataset                (data/)
     data info        what a dataset holds                                  (data/)
     train-tokenizer  train the video autoencoder or the audio codec       (tokenizers/)
+    train            train the Omni world model (torchrun for many GPUs)   (model/, flow/, train/)
+    eval             fidelity, rollouts, controllability, stability        (eval/)
     bench            record / tokenizers benchmarks                        (bench/)
 
 Each subcommand imports its stage lazily so `liveworld --help` stays instant. A LiveworldError
@@ -46,6 +48,41 @@ def _train_tokenizer(args: argparse.Namespace) -> None:
 
     train_tokenizer(args.modality, args.data, args.out, minutes=args.minutes, steps=args.steps,
                     resume=args.resume, preset=args.preset, seed=args.seed)
+
+
+def _train(args: argparse.Namespace) -> None:
+    from liveworld.train.config import apply_overrides, preset
+
+    run = apply_overrides(preset(args.preset), args.overrides)
+    if args.dry_run:
+        import dataclasses
+
+        print(json.dumps(dataclasses.asdict(run), indent=2))
+        return
+    if args.data is None or args.out is None:
+        raise LiveworldError("train needs --data DIR and --out RUN")
+    tokenizers = args.tokenizers
+    if tokenizers is None and not args.resume:
+        from liveworld.bundled import bundled_tokenizers_dir
+
+        tokenizers = str(bundled_tokenizers_dir())
+    from liveworld.train.loop import train
+
+    train(args.data, args.out, run, tokenizers, resume=args.resume)
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from liveworld.eval.evaluate import run_eval
+
+    run_eval(_checkpoint(args.checkpoint), args.data, args.steps, args.frames, args.starts, args.stability_frames, args.report)
+
+
+def _checkpoint(path: str | None) -> str:
+    if path is not None:
+        return path
+    from liveworld.bundled import bundled_checkpoint
+
+    return str(bundled_checkpoint())
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -101,6 +138,26 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.set_defaults(fn=_train_tokenizer)
 
+    tr = sub.add_parser("train", help="train the world model; extra --model.X / --train.X override the preset")
+    tr.add_argument("--preset", default="cpu", help="tiny (tests) | cpu (the bundled world) | gpu (>= 100M parameters, bf16)")
+    tr.add_argument("--data", default=None)
+    tr.add_argument("--out", default=None, help="run directory: checkpoint/, cache/, tb/")
+    tr.add_argument("--tokenizers", default=None, help="directory with video/ audio/ text/ (default: the bundled world's)")
+    tr.add_argument("--resume", action="store_true", help="continue OUT after a kill")
+    tr.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    tr.set_defaults(fn=_train)
+
+    ev = sub.add_parser("eval", help="evaluate a world model on held-out episodes")
+    ev.add_argument("--checkpoint", default=None, help="run or checkpoint directory (default: the bundled world)")
+    ev.add_argument("--data", default=None, help="dataset (default: fresh episodes with unseen seeds)")
+    ev.add_argument("--steps", type=int, default=1, help="sampling steps per frame")
+    ev.add_argument("--frames", type=int, default=256, help="teacher-forced frames")
+    ev.add_argument("--starts", type=int, default=8, help="rollout start points")
+    ev.add_argument("--stability-frames", type=int, default=1000)
+    ev.add_argument("--report", default=None, help="write an HTML report to this directory")
+    ev.add_argument("--json", action="store_true", help="(the JSON line is always printed last)")
+    ev.set_defaults(fn=_eval)
+
     b = sub.add_parser("bench", help="benchmarks: a table, then one JSON line")
     b.add_argument("what", choices=["record", "tokenizers"])
     b.add_argument("--checkpoint", default=None, help="tokenizers directory (default: the bundled world's)")
@@ -113,7 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "train":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.overrides = extra
     setup_cpu_threads(args.threads)
     try:
         args.fn(args)

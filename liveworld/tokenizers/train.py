@@ -73,7 +73,7 @@ def _video_task(ds: Dataset, preset: str, cfg_dict: dict | None) -> Task:
         model.latent_mean.copy_(z.mean((0, 2, 3)))
         model.latent_std.copy_(z.std((0, 2, 3)).clamp_min(1e-4))
 
-    return Task("video_autoencoder", cfg, V.VideoAutoencoder(cfg), train, val, 32, 2e-3, loss, evaluate, finalize, {})
+    return Task("video_autoencoder", cfg, V.VideoAutoencoder(cfg), train, val, 32, 5e-4, loss, evaluate, finalize, {})
 
 
 def _audio_task(ds: Dataset, preset: str, cfg_dict: dict | None) -> Task:

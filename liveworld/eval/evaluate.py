@@ -1,0 +1,271 @@
+"""`liveworld eval`: how good a world model is, on held-out episodes, with the recorded actions.
+
+    teacher-forced   next-frame PSNR / SSIM from real context, beside the copy-last-frame
+                     baseline and the autoencoder's own ceiling (decode(encode(real)))
+    rollout          autoregressive PSNR at horizons 1, 8, 32, 128 frames
+    controllability  PSNR at horizon 8 with the true actions minus with shuffled actions
+    audio            log-spectral distance of generated against recorded sound
+    stability        pixel statistics over a 1,000-frame free rollout against real frames
+
+A table, then one JSON line last. Frames are compared at the world's size (the recording
+area-resized), against the real frames, not against autoencoder reconstructions.
+
+Knows metrics and the sampler; knows nothing about training.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import torch
+
+from liveworld.common import LiveworldError
+from liveworld.data.arrays import resize_frames
+from liveworld.data.episode import Episode
+from liveworld.engine.sampler import History, predict_next
+from liveworld.eval.metrics import log_spectral_distance_db, pixel_stats, psnr_db, ssim
+from liveworld.train.data import frame_texts
+from liveworld.train.loop import load_world_model, load_world_tokenizers
+
+HORIZONS = (1, 8, 32, 128)
+
+
+@dataclass
+class EncodedEpisode:
+    frames: torch.Tensor  # float [T, 3, H, W] in [0, 1], the real frames at world size
+    video: torch.Tensor  # [T, C, h, w]
+    action: torch.Tensor  # [T, A]
+    audio: torch.Tensor | None  # [T, Na, Ca]
+    audio_wave: torch.Tensor | None  # float [T, C, S] in [-1, 1]
+    text: torch.Tensor  # [T_text]
+    text_valid: torch.Tensor
+
+
+@torch.no_grad()
+def encode_episode(ep: Episode, tok, text_len: int) -> EncodedEpisode:
+    frames = resize_frames(ep.frames, tok.frame_size).float() / 255
+    video = torch.cat([tok.video.encode(b) for b in frames.split(256)])
+    audio = wave = None
+    if tok.audio is not None and ep.has_audio:
+        audio = tok.encode_audio_episode(ep)
+        S, C = tok.audio.cfg.samples_per_frame, tok.audio.cfg.channels
+        w = np.zeros((len(ep), C, S), np.float32)
+        for t in range(len(ep)):
+            a = ep.frame_audio(t)[:S, :C]
+            w[t, : a.shape[1], : len(a)] = a.T / 32768
+        wave = torch.from_numpy(w)
+    s = frame_texts(ep)[-1]
+    ids = tok.text.encode(s)[:text_len] if s else []
+    text = torch.zeros(text_len, dtype=torch.long)
+    text[: len(ids)] = torch.tensor(ids, dtype=torch.long)
+    valid = torch.zeros(text_len, dtype=torch.bool)
+    valid[: len(ids)] = True
+    return EncodedEpisode(frames, video, tok.actions.encode(ep.actions).float(), audio, wave, text, valid)
+
+
+def history_at(eps: list[EncodedEpisode], pos: list[tuple[int, int]], window: int) -> History:
+    """Real history of W + 1 frames ending just before each (episode, t); the first frame of an
+    episode repeats where there is not enough."""
+    rows = [[max(0, t - window - 1 + k) for k in range(window + 1)] for _, t in pos]
+    v = torch.stack([eps[e].video[r] for (e, _), r in zip(pos, rows)])
+    a = torch.stack([eps[e].action[r] for (e, _), r in zip(pos, rows)])
+    au = torch.stack([eps[e].audio[r] for (e, _), r in zip(pos, rows)]) if eps[0].audio is not None else None
+    return History(v, a, au)
+
+
+def _batch_text(eps, pos):
+    return torch.stack([eps[e].text for e, _ in pos]), torch.stack([eps[e].text_valid for e, _ in pos])
+
+
+@torch.no_grad()
+def teacher_forced(model, tok, eps, window, steps, positions, gen, batch=16) -> dict:
+    out = {k: [] for k in ("psnr", "ssim", "copy", "ae", "lsd", "lsd_copy")}
+    for i in range(0, len(positions), batch):
+        pos = positions[i: i + batch]
+        hist = history_at(eps, pos, window)
+        text, valid = _batch_text(eps, pos)
+        act = torch.stack([eps[e].action[t] for e, t in pos])
+        v, a = predict_next(model, hist, act, text, valid, steps, generator=gen)
+        pred = tok.video.decode(v)
+        real = torch.stack([eps[e].frames[t] for e, t in pos])
+        prev = torch.stack([eps[e].frames[t - 1] for e, t in pos])
+        ae = tok.video.decode(torch.stack([eps[e].video[t] for e, t in pos]))
+        out["psnr"].append(psnr_db(pred, real))
+        out["ssim"].append(ssim(pred, real))
+        out["copy"].append(psnr_db(prev, real))
+        out["ae"].append(psnr_db(ae, real))
+        if a is not None and eps[0].audio_wave is not None:
+            wav = tok.audio.decode(a).clamp(-1, 1)
+            real_w = torch.stack([eps[e].audio_wave[t] for e, t in pos])
+            prev_w = torch.stack([eps[e].audio_wave[t - 1] for e, t in pos])
+            out["lsd"].append(log_spectral_distance_db(wav, real_w))
+            out["lsd_copy"].append(log_spectral_distance_db(prev_w, real_w))
+    return {k: torch.cat(v).mean().item() for k, v in out.items() if v}
+
+
+@torch.no_grad()
+def rollout(model, tok, eps, window, steps, starts, horizon, gen, actions=None, return_frames=False):
+    """Generates `horizon` frames from real context at each (episode, t) with the recorded (or
+    the given [B, horizon, A]) actions; returns PSNR [horizon] averaged over starts."""
+    hist = history_at(eps, starts, window)
+    text, valid = _batch_text(eps, starts)
+    psnrs, frames = [], []
+    for h in range(horizon):
+        act = actions[:, h] if actions is not None else torch.stack([eps[e].action[t + h] for e, t in starts])
+        v, a = predict_next(model, hist, act, text, valid, steps, generator=gen)
+        hist = hist.push(v, act, a, window)
+        pred = tok.video.decode(v)
+        real = torch.stack([eps[e].frames[t + h] for e, t in starts])
+        psnrs.append(psnr_db(pred, real).mean().item())
+        if return_frames:
+            frames.append(pred)
+    return psnrs, (torch.stack(frames, 1) if return_frames else None)
+
+
+@torch.no_grad()
+def free_rollout(model, tok, ep: EncodedEpisode, actions: torch.Tensor, window: int, steps: int, gen) -> torch.Tensor:
+    """A long rollout from an episode's first frames, driven by `actions` [N, A]; pixel stats per frame."""
+    hist = history_at([ep], [(0, window + 1)], window)
+    text, valid = ep.text[None], ep.text_valid[None]
+    stats = []
+    for h in range(len(actions)):
+        act = actions[h][None]
+        v, a = predict_next(model, hist, act, text, valid, steps, generator=gen)
+        hist = hist.push(v, act, a, window)
+        s = pixel_stats(tok.video.decode(v))
+        stats.append(torch.stack([s["mean"], s["std"], s["edges"]], -1))
+    return torch.cat(stats)  # [N, 3]
+
+
+def heldout_episodes(meta: dict, data: str | None, need: int, count: int) -> tuple[list[Episode], str]:
+    from liveworld.data.shards import Dataset
+
+    if data:
+        ds = Dataset.open(data)
+        ids = ds.ids("val") or ds.ids()
+        eps = [ds.load(i) for i in ids]
+        return eps, f"{data} ({len(eps)} {'validation' if ds.ids('val') else ''} episodes)"
+    from liveworld.data.record import record_episode
+    from liveworld.data.worlds import make_world
+
+    world = make_world(meta["world"]["world"])
+    seed0 = 1_000_000 + (meta["world"].get("seed_range") or [0, 0])[1]
+    eps, k = [], 0
+    try:
+        while len(eps) < count and k < count * 5:
+            ep = record_episode(world, "explore", seed0 + k, max(need, 300))
+            if len(ep) >= need:
+                eps.append(ep)
+            k += 1
+    finally:
+        world.close()
+    return eps, f"fresh {meta['world']['world']} episodes, seeds {seed0}..{seed0 + k - 1} (never used for training)"
+
+
+def evaluate(checkpoint: str, data: str | None = None, steps: int = 1, frames: int = 256,
+             starts: int = 8, stability_frames: int = 1000, report: str | None = None, seed: int = 0) -> dict:
+    t0 = time.perf_counter()
+    model, meta = load_world_model(checkpoint)
+    tok = load_world_tokenizers(meta)
+    window = model.cfg.frames - 1
+    max_h = max(HORIZONS)
+    raw, source = heldout_episodes(meta, data, need=window + 2 + max_h, count=max(starts, 4))
+    eps = [encode_episode(ep, tok, model.cfg.text_len) for ep in raw]
+    gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+
+    # teacher-forced positions spread over all episodes
+    all_pos = [(e, t) for e, ep in enumerate(eps) for t in range(1, len(ep.video))]
+    pick = rng.choice(len(all_pos), size=min(frames, len(all_pos)), replace=False)
+    tf = teacher_forced(model, tok, eps, window, steps, [all_pos[i] for i in sorted(pick)], gen)
+
+    long_eps = [e for e, ep in enumerate(eps) if len(ep.video) >= window + 2 + max_h]
+    if not long_eps:
+        raise LiveworldError(f"no held-out episode has {window + 2 + max_h} frames for the 128-frame rollout; record longer ones")
+    roll_starts = [(long_eps[i % len(long_eps)], window + 1 + int(rng.integers(0, len(eps[long_eps[i % len(long_eps)]].video) - window - 1 - max_h + 1)))
+                   for i in range(starts)]
+    roll, strip = rollout(model, tok, eps, window, steps, roll_starts, max_h, gen, return_frames=report is not None)
+    # controllability: the same starts with the actions of other clips (a cyclic shift of the batch)
+    true_actions = torch.stack([torch.stack([eps[e].action[t + h] for h in range(8)]) for e, t in roll_starts])
+    shuffled = true_actions.roll(1, 0)
+    if torch.equal(shuffled, true_actions):
+        shuffled = true_actions[:, torch.randperm(8, generator=gen)]
+    roll_shuf, _ = rollout(model, tok, eps, window, steps, roll_starts, 8, gen, actions=shuffled)
+    roll8, _ = rollout(model, tok, eps, window, steps, roll_starts, 8, gen, actions=true_actions)
+
+    # stability: a long free rollout driven by recorded actions, cycled
+    acts = torch.cat([ep.action[1:] for ep in eps])
+    acts = acts.repeat(stability_frames // len(acts) + 1, 1)[:stability_frames]
+    gen_stats = free_rollout(model, tok, eps[0], acts, window, steps, gen) if stability_frames > 0 else None
+    real = torch.cat([ep.frames for ep in eps])
+    rs = pixel_stats(real)
+    real_stats = torch.stack([rs["mean"], rs["std"], rs["edges"]], -1)
+    lo, hi = real_stats.quantile(0.01, 0), real_stats.quantile(0.99, 0)
+
+    res = {
+        "bench": "eval", "checkpoint": str(meta["path"]), "world": meta["world"]["world"], "source": source,
+        "steps": steps, "window": window, "teacher_forced_frames": len(pick),
+        "next_frame_psnr_db": round(tf["psnr"], 2), "next_frame_ssim": round(tf["ssim"], 4),
+        "copy_last_psnr_db": round(tf["copy"], 2), "autoencoder_psnr_db": round(tf["ae"], 2),
+        "next_frame_gain_db": round(tf["psnr"] - tf["copy"], 2),
+        "rollout_psnr_db": {str(h): round(roll[h - 1], 2) for h in HORIZONS},
+        "rollout_starts": starts,
+        "action_psnr_h8_true_db": round(roll8[-1], 2), "action_psnr_h8_shuffled_db": round(roll_shuf[-1], 2),
+        "action_delta_psnr_db": round(roll8[-1] - roll_shuf[-1], 2),
+    }
+    if "lsd" in tf:
+        res.update({"audio_lsd_db": round(tf["lsd"], 2), "audio_lsd_copy_last_db": round(tf["lsd_copy"], 2)})
+    if gen_stats is not None:
+        inside = ((gen_stats >= lo) & (gen_stats <= hi)).all(-1).float()
+        last = gen_stats[-100:]
+        res["stability"] = {
+            "frames": stability_frames,
+            "gen_mean_last100": round(last[:, 0].mean().item(), 4), "gen_std_last100": round(last[:, 1].mean().item(), 4),
+            "gen_edges_last100": round(last[:, 2].mean().item(), 4),
+            "real_mean": round(real_stats[:, 0].mean().item(), 4), "real_std": round(real_stats[:, 1].mean().item(), 4),
+            "real_edges": round(real_stats[:, 2].mean().item(), 4),
+            "frac_in_real_range": round(inside.mean().item(), 4),
+            "frac_in_real_range_last100": round(inside[-100:].mean().item(), 4),
+        }
+    res.update({"eval_seconds": round(time.perf_counter() - t0, 1), "date": date.today().isoformat(),
+                "threads": torch.get_num_threads()})
+    if report:
+        from liveworld.eval.report import write_report
+
+        res["report"] = write_report(report, res, roll, strip, roll_starts, eps, gen_stats, lo, hi)
+    return res
+
+
+def format_eval(res: dict) -> str:
+    lines = [f"eval of {res['checkpoint']} ({res['world']}), {res['steps']} step(s), window {res['window']}",
+             f"  data: {res['source']}",
+             f"  {'next-frame PSNR (teacher-forced)':<38}{res['next_frame_psnr_db']:>8.2f} dB   SSIM {res['next_frame_ssim']:.3f}",
+             f"  {'copy-last-frame baseline':<38}{res['copy_last_psnr_db']:>8.2f} dB   (gain {res['next_frame_gain_db']:+.2f} dB)",
+             f"  {'autoencoder ceiling':<38}{res['autoencoder_psnr_db']:>8.2f} dB"]
+    for h, v in res["rollout_psnr_db"].items():
+        lines.append(f"  {'rollout PSNR at horizon ' + h:<38}{v:>8.2f} dB")
+    lines.append(f"  {'action delta at horizon 8':<38}{res['action_delta_psnr_db']:>+8.2f} dB   "
+                 f"(true {res['action_psnr_h8_true_db']:.2f}, shuffled {res['action_psnr_h8_shuffled_db']:.2f})")
+    if "audio_lsd_db" in res:
+        lines.append(f"  {'audio log-spectral distance':<38}{res['audio_lsd_db']:>8.2f} dB   (copy-last {res['audio_lsd_copy_last_db']:.2f})")
+    if "stability" in res:
+        s = res["stability"]
+        lines.append(f"  {'stability, ' + str(s['frames']) + ' frames':<38}mean {s['gen_mean_last100']:.3f} (real {s['real_mean']:.3f}), "
+                     f"std {s['gen_std_last100']:.3f} (real {s['real_std']:.3f}), edges {s['gen_edges_last100']:.3f} (real {s['real_edges']:.3f}); "
+                     f"{100 * s['frac_in_real_range']:.0f}% of frames in the real range")
+    if "report" in res:
+        lines.append(f"  report: {res['report']}")
+    return "\n".join(lines)
+
+
+def run_eval(checkpoint: str, data: str | None, steps: int, frames: int, starts: int, stability_frames: int,
+             report: str | None) -> dict:
+    res = evaluate(checkpoint, data, steps, frames, starts, stability_frames, report)
+    print(format_eval(res))
+    print(json.dumps(res))
+    return res
+

@@ -1,0 +1,93 @@
+"""Where every token of the unified stream sits: its segment, frame, (frame, row, col) position
+for RoPE, and who may attend to whom.
+
+Shape legend: T text tokens, F frames in a segment, N = 1 + Na + h*w tokens per frame
+(one action token, Na audio tokens, an h x w grid of video tokens, in that order), L tokens in all.
+
+A sequence is [text (T)] [clean frames (Fc x N)] [noisy frames (Fn x N)]:
+  - the text segment (a prompt or the latest notification) sees only itself;
+  - clean frame f (the KV cache: context as it was generated) sees the text, clean frames <= f;
+  - noisy frame f (being denoised) sees the text, clean frames < f, and itself.
+Inside a frame attention is bidirectional; across frames it is causal. Training uses Fc = Fn = F
+(every frame is predicted from the clean frames before it, the same computation the engine does
+with its cache); the engine uses Fc = the cache, Fn = 1.
+
+Positions: text tokens sit at frame -1 (before every frame), row 0, col = index; a frame's
+action token at (frame, 0, 0), audio token j at (frame, 0, 1 + j), video token (r, c) at
+(frame, 1 + r, 1 + c). Frame numbers are relative to the first frame of the cache, so they stay
+bounded however long a stream runs.
+
+This module knows token layout; it knows nothing about what the tokens hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Layout:
+    text_len: int
+    audio_tokens: int
+    grid: tuple[int, int]  # (h, w) video tokens
+    clean_frames: int
+    noisy_frames: int
+    noisy_frame_offset: int = 0  # frame number of the first noisy frame minus that of the first clean one
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return 1 + self.audio_tokens + self.grid[0] * self.grid[1]
+
+    @property
+    def video_offset(self) -> int:
+        return 1 + self.audio_tokens
+
+    @property
+    def frames(self) -> int:
+        return self.clean_frames + self.noisy_frames
+
+    @property
+    def length(self) -> int:
+        return self.text_len + self.frames * self.tokens_per_frame
+
+    def token_table(self, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+        """Per-token integer tables [L]: segment (0 text, 1 clean, 2 noisy), frame, row, col, slot.
+
+        `slot` indexes the per-frame condition vectors: 0 for text, 1 + f for clean frame f,
+        1 + Fc + f for noisy frame f.
+        """
+        h, w = self.grid
+        N = self.tokens_per_frame
+        rows = torch.cat([torch.zeros(1 + self.audio_tokens, dtype=torch.long), 1 + torch.arange(h).repeat_interleave(w)])
+        cols = torch.cat([torch.arange(1 + self.audio_tokens), 1 + torch.arange(w).repeat(h)])
+        seg, frame, row, col, slot = [], [], [], [], []
+        T = self.text_len
+        seg.append(torch.zeros(T, dtype=torch.long))
+        frame.append(torch.full((T,), -1, dtype=torch.long))
+        row.append(torch.zeros(T, dtype=torch.long))
+        col.append(torch.arange(T))
+        slot.append(torch.zeros(T, dtype=torch.long))
+        for kind, count, offset, slot0 in ((1, self.clean_frames, 0, 1), (2, self.noisy_frames, self.noisy_frame_offset, 1 + self.clean_frames)):
+            for f in range(count):
+                seg.append(torch.full((N,), kind, dtype=torch.long))
+                frame.append(torch.full((N,), f + offset, dtype=torch.long))
+                row.append(rows)
+                col.append(cols)
+                slot.append(torch.full((N,), slot0 + f, dtype=torch.long))
+        table = {k: torch.cat(v).to(device) for k, v in
+                 (("segment", seg), ("frame", frame), ("row", row), ("col", col), ("slot", slot))}
+        return table
+
+    def attention_mask(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        """bool [L, L], True where query i may attend to key j (the rules in the module docstring)."""
+        tab = self.token_table(device)
+        seg_q, seg_k = tab["segment"][:, None], tab["segment"][None, :]
+        f_q, f_k = tab["frame"][:, None], tab["frame"][None, :]
+        text_k = seg_k == 0
+        text_rows = (seg_q == 0) & text_k
+        clean_rows = (seg_q == 1) & (text_k | ((seg_k == 1) & (f_k <= f_q)))
+        same_noisy_frame = (seg_k == 2) & (f_k == f_q) & (tab["slot"][None, :] == tab["slot"][:, None])
+        noisy_rows = (seg_q == 2) & (text_k | ((seg_k == 1) & (f_k < f_q)) | same_noisy_frame)
+        return text_rows | clean_rows | noisy_rows

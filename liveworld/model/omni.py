@@ -1,0 +1,295 @@
+"""The Omni world model: one transformer over one token stream of text, actions, audio and video.
+
+Shape legend:
+    B batch, F frames, T text tokens, L tokens in the sequence, D width, H heads, Dh = D / H,
+    C video latent channels on an h x w grid, Na audio tokens of Ca channels per frame,
+    A action width (the binary/one-hot action vector), G guidance scales.
+
+Per frame the stream holds [action token] [Na audio tokens] [h*w video tokens]; a text segment
+(a prompt or the latest notification) comes first. `model/layout.py` says where each token sits
+and what it may attend to (block-causal over frames, bidirectional inside a frame).
+
+Three choices come from what a small model learned on this CPU (../shared/CALIBRATION.md):
+  * Every token of a frame is conditioned on that frame's flow time t, step size d, guidance
+    w and *action* through AdaLN-zero (Peebles & Xie 2023, DiT): a lone action token among
+    hundreds of keys was not learned in 25 minutes; the same action in every block was.
+  * Each video/audio token also gets the previous frame's clean latent at the same position
+    as extra input channels: the locality a conv net gets for free.
+  * The MLP of every block runs a depthwise 3x3 convolution over the frame's token grid.
+Heads predict the flow velocity of the video and audio latents of the noisy frames.
+
+The model knows tokens and positions; it knows nothing about datasets, flow paths or caches
+beyond taking precomputed keys/values for the clean frames.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from liveworld.model.layout import Layout
+
+
+@dataclass(frozen=True)
+class OmniConfig:
+    width: int = 256
+    depth: int = 6
+    heads: int = 4
+    mlp_ratio: float = 3.0
+    video_channels: int = 16
+    audio_tokens: int = 4  # 0: a world without sound
+    audio_channels: int = 16
+    action_dim: int = 8
+    text_vocab: int = 512
+    text_len: int = 16
+    guidance_dims: int = 2  # (text, action) guidance scales the distilled student takes as input
+    frames: int = 6  # frames per training clip = the cache window the engine keeps
+    rope_split: tuple[int, int, int] = (16, 24, 24)  # head dims rotated by frame, row, col
+    conv_mlp: bool = True
+
+    @property
+    def head_dim(self) -> int:
+        return self.width // self.heads
+
+
+PRESETS = {
+    "tiny": OmniConfig(width=32, depth=2, heads=2, video_channels=4, audio_tokens=2, audio_channels=4,
+                       text_vocab=300, text_len=4, frames=3, rope_split=(4, 6, 6)),
+    "cpu": OmniConfig(),
+    "gpu": OmniConfig(width=1024, depth=16, heads=16, frames=16, text_len=32),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Embeddings
+
+
+def fourier_features(x: torch.Tensor, dim: int, max_period: float = 1000.0) -> torch.Tensor:
+    """Sinusoidal features of scalars in [0, 1] (t, d, w): [...] -> [..., dim] (DiT's timestep embedding)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=x.device, dtype=torch.float32) / half)
+    args = (x.float() * 1000.0)[..., None] * freqs
+    return torch.cat([torch.cos(args), torch.sin(args)], -1).to(x.dtype)
+
+
+class ScalarEmbed(nn.Module):
+    def __init__(self, width: int, freq_dim: int = 128):
+        super().__init__()
+        self.freq_dim = freq_dim
+        self.mlp = nn.Sequential(nn.Linear(freq_dim, width), nn.SiLU(), nn.Linear(width, width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(fourier_features(x, self.freq_dim).to(self.mlp[0].weight.dtype))
+
+
+def rope_tables(layout_tab: dict[str, torch.Tensor], split: tuple[int, int, int], base: float = 10000.0):
+    """cos/sin [L, Dh/2] for 3D RoPE: the first split[0] head dims rotate with the frame number,
+    the next split[1] with the row, the last split[2] with the column (Su et al. 2021, per axis)."""
+    parts = []
+    for pos, dims in zip((layout_tab["frame"], layout_tab["row"], layout_tab["col"]), split):
+        inv = 1.0 / base ** (torch.arange(0, dims, 2, device=pos.device, dtype=torch.float32) / dims)
+        parts.append(pos.float()[:, None] * inv[None])
+    angles = torch.cat(parts, -1)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x [B, H, L, Dh] with pairs (even, odd) rotated by the angles [L, Dh/2]."""
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    out = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1)
+    return out.flatten(-2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Blocks
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return x * (1 + scale) + shift
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block with AdaLN-zero modulation per token (from its frame's condition)."""
+
+    def __init__(self, cfg: OmniConfig):
+        super().__init__()
+        D, hidden = cfg.width, int(cfg.width * cfg.mlp_ratio)
+        self.heads = cfg.heads
+        self.norm1 = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
+        self.qkv = nn.Linear(D, 3 * D)
+        self.q_norm = nn.RMSNorm(cfg.head_dim, eps=1e-6)  # QK-norm keeps attention logits tame in fp32 and bf16
+        self.k_norm = nn.RMSNorm(cfg.head_dim, eps=1e-6)
+        self.proj = nn.Linear(D, D)
+        self.norm2 = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
+        self.fc1 = nn.Linear(D, hidden)
+        self.dwconv = nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden) if cfg.conv_mlp else None
+        self.fc2 = nn.Linear(hidden, D)
+        self.ada = nn.Linear(D, 6 * D)
+        nn.init.zeros_(self.ada.weight)  # AdaLN-zero: every block starts as the identity
+        nn.init.zeros_(self.ada.bias)
+
+    def attention(self, x: torch.Tensor, rope, mask: torch.Tensor | None, kv_prefix=None):
+        B, L, D = x.shape
+        q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
+        q, k = apply_rope(self.q_norm(q), *rope), apply_rope(self.k_norm(k), *rope)
+        new_kv = (k, v)
+        if kv_prefix is not None:  # keys/values of clean frames computed earlier (the engine's cache)
+            k = torch.cat([kv_prefix[0], k], 2)
+            v = torch.cat([kv_prefix[1], v], 2)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.proj(out.transpose(1, 2).reshape(B, L, D)), new_kv
+
+    def mlp(self, x: torch.Tensor, video: tuple[int, int, int, int] | None) -> torch.Tensor:
+        h = F.gelu(self.fc1(x), approximate="tanh")
+        if self.dwconv is not None and video is not None:
+            start, N, v0, (gh, gw) = video[0], video[1], video[2], video[3]
+            B, L, Hd = h.shape
+            frames = (L - start) // N
+            grid = h[:, start:].reshape(B, frames, N, Hd)[:, :, v0:]  # [B, F, h*w, hidden]
+            g = grid.reshape(B * frames, gh, gw, Hd).permute(0, 3, 1, 2)
+            g = self.dwconv(g).permute(0, 2, 3, 1).reshape(B, frames, gh * gw, Hd)
+            pad = torch.zeros(B, frames, v0, Hd, dtype=h.dtype, device=h.device)
+            h = h + F.pad(torch.cat([pad, g], 2).reshape(B, frames * N, Hd), (0, 0, start, 0))
+        return self.fc2(h)
+
+    def forward(self, x, mod_slots, slot, rope, mask, video, kv_prefix=None):
+        """x [B, L, D]; mod_slots [B, S, D] conditions per slot; slot [L] each token's slot."""
+        mods = self.ada(F.silu(mod_slots))[:, slot]  # [B, L, 6D]: computed per frame, gathered per token
+        sh1, sc1, g1, sh2, sc2, g2 = mods.chunk(6, -1)
+        a, new_kv = self.attention(modulate(self.norm1(x), sh1, sc1), rope, mask, kv_prefix)
+        x = x + g1 * a
+        x = x + g2 * self.mlp(modulate(self.norm2(x), sh2, sc2), video)
+        return x, new_kv
+
+
+# ---------------------------------------------------------------------------------------------
+# The model
+
+
+@dataclass
+class FrameInputs:
+    """One segment of frames (clean or noisy), all tensors batch-first.
+
+    video [B, F, C, h, w], video_prev [B, F, C, h, w] (the previous frame's clean latent),
+    audio [B, F, Na, Ca], audio_prev [B, F, Na, Ca], action [B, F, A], action_drop [B, F] bool,
+    t [B, F], d [B, F]. Audio fields are None for a world without sound.
+    """
+
+    video: torch.Tensor
+    video_prev: torch.Tensor
+    action: torch.Tensor
+    t: torch.Tensor
+    d: torch.Tensor
+    action_drop: torch.Tensor | None = None
+    audio: torch.Tensor | None = None
+    audio_prev: torch.Tensor | None = None
+
+    @property
+    def frames(self) -> int:
+        return self.video.shape[1]
+
+
+class OmniWorldModel(nn.Module):
+    def __init__(self, cfg: OmniConfig):
+        super().__init__()
+        self.cfg = cfg
+        D = cfg.width
+        self.video_in = nn.Linear(2 * cfg.video_channels, D)
+        self.audio_in = nn.Linear(2 * cfg.audio_channels, D) if cfg.audio_tokens else None
+        self.action_in = nn.Linear(cfg.action_dim, D)
+        self.null_action = nn.Parameter(torch.zeros(D))  # "no action given": condition dropout, CFG
+        self.text_in = nn.Embedding(cfg.text_vocab, D)
+        self.kind_embed = nn.Parameter(torch.zeros(4, D))  # text, action, audio, video token types
+        self.t_embed = ScalarEmbed(D)
+        self.d_embed = ScalarEmbed(D)
+        self.w_embed = nn.Linear(cfg.guidance_dims, D)
+        self.cond_action = nn.Linear(cfg.action_dim, D)
+        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.depth)])
+        self.norm_out = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
+        self.ada_out = nn.Linear(D, 2 * D)
+        self.video_out = nn.Linear(D, cfg.video_channels)
+        self.audio_out = nn.Linear(D, cfg.audio_channels) if cfg.audio_tokens else None
+        for m in (self.ada_out, self.video_out) + ((self.audio_out,) if self.audio_out is not None else ()):
+            nn.init.zeros_(m.weight)
+            nn.init.zeros_(m.bias)
+        nn.init.normal_(self.kind_embed, std=0.02)
+
+    # -- inputs -----------------------------------------------------------------------------
+    def _frame_tokens(self, seg: FrameInputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> tokens [B, F*N, D], conditions [B, F, D]."""
+        cfg = self.cfg
+        B, Fr, C, h, w = seg.video.shape
+        v = torch.cat([seg.video, seg.video_prev], 2).permute(0, 1, 3, 4, 2).reshape(B, Fr, h * w, 2 * C)
+        v = self.video_in(v) + self.kind_embed[3]
+        act = self.action_in(seg.action)
+        drop = seg.action_drop
+        if drop is not None:
+            act = torch.where(drop[..., None], self.null_action.to(act.dtype), act)
+        parts = [(act + self.kind_embed[1])[:, :, None]]
+        if cfg.audio_tokens:
+            a = torch.cat([seg.audio, seg.audio_prev], -1)
+            parts.append(self.audio_in(a) + self.kind_embed[2])
+        parts.append(v)
+        tokens = torch.cat(parts, 2).reshape(B, -1, cfg.width)
+        cond_act = self.cond_action(seg.action)
+        if drop is not None:
+            cond_act = cond_act * (~drop[..., None]).to(cond_act.dtype)
+        cond = self.t_embed(seg.t) + self.d_embed(seg.d) + cond_act
+        return tokens, cond
+
+    def embed(self, text: torch.Tensor | None, segments: list[FrameInputs], guidance: torch.Tensor | None):
+        B = segments[0].video.shape[0]
+        toks, conds = [], []
+        if text is not None:
+            toks.append(self.text_in(text) + self.kind_embed[0])
+        dtype = toks[0].dtype if toks else self.video_in.weight.dtype
+        w = guidance if guidance is not None else torch.zeros(B, self.cfg.guidance_dims, device=segments[0].video.device)
+        w_emb = self.w_embed(w.to(dtype))
+        conds.append(w_emb[:, None])  # slot 0: the text segment
+        for seg in segments:
+            tk, cd = self._frame_tokens(seg)
+            toks.append(tk)
+            conds.append(cd + w_emb[:, None])
+        return torch.cat(toks, 1), torch.cat(conds, 1)
+
+    def layout(self, text_len: int, grid: tuple[int, int], clean: int, noisy: int, noisy_offset: int = 0) -> Layout:
+        return Layout(text_len, self.cfg.audio_tokens, grid, clean, noisy, noisy_offset)
+
+    # -- forward ------------------------------------------------------------------------------
+    def forward(self, text: torch.Tensor, clean: FrameInputs, noisy: FrameInputs,
+                guidance: torch.Tensor | None = None, text_valid: torch.Tensor | None = None,
+                noisy_offset: int = 0):
+        """Full-context pass: every noisy frame f is predicted from the text and the clean frames
+        before it. Training passes the same frames twice (noisy_offset 0); sampling the frame after
+        a context of W clean frames passes noisy_offset = W. text [B, T] token ids (text_valid [B, T] marks non-padding).
+        Returns (video velocity [B, Fn, C, h, w], audio velocity [B, Fn, Na, Ca] or None)."""
+        grid = tuple(clean.video.shape[-2:])
+        lay = self.layout(text.shape[1], grid, clean.frames, noisy.frames, noisy_offset)
+        x, cond = self.embed(text, [clean, noisy], guidance)
+        tab = lay.token_table(x.device)
+        mask = lay.attention_mask(x.device)
+        if text_valid is not None:  # padded text keys are invisible (a query always sees itself)
+            keys_ok = torch.cat([text_valid, torch.ones(x.shape[0], lay.length - lay.text_len, dtype=torch.bool, device=x.device)], 1)
+            mask = (mask[None] & keys_ok[:, None, :]) | torch.eye(lay.length, dtype=torch.bool, device=x.device)[None]
+            mask = mask[:, None]
+        rope = rope_tables(tab, self.cfg.rope_split)
+        video = (lay.text_len, lay.tokens_per_frame, lay.video_offset, grid)
+        for blk in self.blocks:
+            x, _ = blk(x, cond, tab["slot"], rope, mask, video)
+        return self._heads(x, cond, tab, lay, noisy.frames)
+
+    def _heads(self, x, cond, tab, lay: Layout, n_noisy: int):
+        B = x.shape[0]
+        N, h, w = lay.tokens_per_frame, *lay.grid
+        start = lay.length - n_noisy * N
+        shift, scale = self.ada_out(F.silu(cond)).chunk(2, -1)
+        y = modulate(self.norm_out(x[:, start:]), shift[:, tab["slot"][start:]], scale[:, tab["slot"][start:]])
+        y = y.reshape(B, n_noisy, N, -1)
+        v = self.video_out(y[:, :, lay.video_offset:]).reshape(B, n_noisy, h, w, -1).permute(0, 1, 4, 2, 3)
+        a = self.audio_out(y[:, :, 1:lay.video_offset]) if self.audio_out is not None else None
+        return v, a

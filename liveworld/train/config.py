@@ -1,0 +1,113 @@
+"""The run configuration of `liveworld train`: the model's config plus the training recipe, as
+frozen dataclasses with presets in Python and dotted overrides from the command line
+(`--model.depth 8 --train.lr 3e-4`).
+
+This module knows configs; it does not train anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+from liveworld.common import LiveworldError
+from liveworld.model.omni import PRESETS as MODEL_PRESETS
+from liveworld.model.omni import OmniConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 8  # global batch, split across ranks under torchrun
+    micro_batch: int = 0  # per forward pass; 0: batch_size / ranks (no gradient accumulation)
+    lr: float = 5e-4
+    warmup_steps: int = 200
+    weight_decay: float = 0.01
+    steps: int = 20000  # stop at whichever comes first: steps or minutes
+    minutes: float = 0.0  # 0: no time limit
+    ema_decay: float = 0.999
+    save_every_steps: int = 500
+    log_every_steps: int = 25
+    # Flow matching (liveworld/flow): logit-normal t for the noisy stream.
+    t_mean: float = 0.0
+    t_std: float = 1.0
+    # Context of the clean stream: with p_ctx_noise its frames get noise t ~ U(0, ctx_noise_max)
+    # (GameNGen/DIAMOND's remedy for drift), with p_diffusion_forcing an independent t ~ U(0, 1)
+    # per frame (diffusion forcing, Chen et al. 2024); otherwise they are clean.
+    p_ctx_noise: float = 0.5
+    ctx_noise_max: float = 0.3
+    p_diffusion_forcing: float = 0.1
+    # Condition dropout, so classifier-free guidance works (Ho & Salimans 2022).
+    p_drop_action: float = 0.1
+    p_drop_text: float = 0.1
+    audio_loss_weight: float = 0.5
+    seed: int = 0
+    precision: str = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
+    compile: bool = False
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    preset: str = "cpu"
+    model: OmniConfig = field(default_factory=OmniConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def _train_preset(name: str) -> TrainConfig:
+    if name == "tiny":
+        return TrainConfig(batch_size=4, lr=2e-3, warmup_steps=5, steps=40, save_every_steps=20, log_every_steps=5)
+    if name == "cpu":
+        return TrainConfig(batch_size=8, lr=5e-4, steps=100000, minutes=100.0)
+    if name == "gpu":
+        return TrainConfig(batch_size=64, lr=3e-4, warmup_steps=2000, steps=300000, save_every_steps=2000, compile=True)
+    raise LiveworldError(f"unknown preset {name!r}; choose one of: tiny, cpu, gpu")
+
+
+def preset(name: str) -> RunConfig:
+    if name not in MODEL_PRESETS:
+        raise LiveworldError(f"unknown preset {name!r}; choose one of: {', '.join(MODEL_PRESETS)}")
+    return RunConfig(preset=name, model=MODEL_PRESETS[name], train=_train_preset(name))
+
+
+def _parse(value: str, like):
+    if isinstance(like, bool):
+        if value.lower() in ("1", "true", "yes"):
+            return True
+        if value.lower() in ("0", "false", "no"):
+            return False
+        raise ValueError(value)
+    if isinstance(like, tuple):
+        return tuple(json.loads(value if value.startswith("[") else f"[{value}]"))
+    return type(like)(value)
+
+
+def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
+    """`["--model.depth", "8", "--train.lr=3e-4"]` -> a new RunConfig."""
+    pairs, i = [], 0
+    while i < len(overrides):
+        item = overrides[i]
+        if not item.startswith("--") or "." not in item:
+            raise LiveworldError(f"unknown argument {item!r}; overrides look like --model.depth 8 or --train.lr 3e-4")
+        if "=" in item:
+            key, value = item[2:].split("=", 1)
+            i += 1
+        else:
+            if i + 1 >= len(overrides):
+                raise LiveworldError(f"override {item} needs a value")
+            key, value = item[2:], overrides[i + 1]
+            i += 2
+        pairs.append((key, value))
+    for key, value in pairs:
+        section, _, name = key.partition(".")
+        if section not in ("model", "train"):
+            raise LiveworldError(f"override {key!r}: the section must be 'model' or 'train'")
+        sub = getattr(cfg, section)
+        names = {f.name for f in dataclasses.fields(sub)}
+        if name not in names:
+            raise LiveworldError(f"override {key!r}: {type(sub).__name__} has no field {name!r}; fields: {', '.join(sorted(names))}")
+        try:
+            new = dataclasses.replace(sub, **{name: _parse(value, getattr(sub, name))})
+        except ValueError as e:
+            raise LiveworldError(f"override {key}={value!r}: not a valid {type(getattr(sub, name)).__name__}") from e
+        cfg = dataclasses.replace(cfg, **{section: new})
+    return cfg

@@ -1,0 +1,129 @@
+"""World-model training data: every frame of a dataset turned into tokens once by the frozen
+tokenizers (video latents, audio latents, action vectors, text ids), cached in the run
+directory as safetensors, and sampled as clips of consecutive frames.
+
+Frame t's text is the latest text event at or before t in its episode (a notification, a
+caption, the mission), else the episode's description: the text segment of a clip is the text
+of its last frame.
+
+This module knows datasets and tokenizers; it knows nothing about the model or the objective.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from liveworld.common import LiveworldError, atomic_path
+from liveworld.data.arrays import resize_frames
+from liveworld.data.episode import ActionSpace
+from liveworld.data.shards import Dataset
+from liveworld.tokenizers.worldtok import WorldTokenizers
+
+
+@dataclass
+class Latents:
+    """Concatenated per-frame tokens of a split; `starts` [E + 1] delimits its episodes.
+
+    video [N, C, h, w] float, audio [N, Na, Ca] float or None, action [N, A] float,
+    text_index [N] into text_ids [U, T] / text_valid [U, T].
+    """
+
+    video: torch.Tensor
+    action: torch.Tensor
+    text_index: torch.Tensor
+    text_ids: torch.Tensor
+    text_valid: torch.Tensor
+    starts: torch.Tensor
+    audio: torch.Tensor | None = None
+
+    def clip_starts(self, clip_len: int) -> torch.Tensor:
+        """Every index i such that frames i .. i + clip_len - 1 lie in one episode."""
+        out = []
+        for a, b in zip(self.starts[:-1].tolist(), self.starts[1:].tolist()):
+            if b - a >= clip_len:
+                out.append(torch.arange(a, b - clip_len + 1))
+        if not out:
+            raise LiveworldError(f"no episode has {clip_len} frames; record longer episodes or lower --model.frames")
+        return torch.cat(out)
+
+    def clip(self, idx: torch.Tensor, clip_len: int) -> dict[str, torch.Tensor]:
+        """Clips starting at idx [B] -> video [B, F, C, h, w], audio [B, F, Na, Ca], action [B, F, A],
+        text [B, T], text_valid [B, T] (the text of each clip's last frame)."""
+        rows = idx[:, None] + torch.arange(clip_len)[None]
+        last = self.text_index[rows[:, -1]]
+        out = {"video": self.video[rows], "action": self.action[rows], "text": self.text_ids[last], "text_valid": self.text_valid[last]}
+        if self.audio is not None:
+            out["audio"] = self.audio[rows]
+        return out
+
+    def save(self, path: Path) -> None:
+        tensors = {k: v for k, v in self.__dict__.items() if v is not None}
+        with atomic_path(path) as tmp:
+            save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
+
+    @classmethod
+    def load(cls, path: Path) -> "Latents":
+        t = load_file(str(path))
+        return cls(**{k: t.get(k) for k in ("video", "action", "text_index", "text_ids", "text_valid", "starts", "audio")})
+
+
+def frame_texts(ep) -> list[str]:
+    texts, current = [], ep.meta.get("description", "")
+    events = dict(ep.text)
+    for t in range(len(ep)):
+        current = events.get(t, current)
+        texts.append(current)
+    return texts
+
+
+@torch.no_grad()
+def encode_split(ds: Dataset, split: str, tok: WorldTokenizers, text_len: int, batch: int = 256) -> Latents:
+    videos, audios, actions, text_index, starts = [], [], [], [], [0]
+    table: dict[str, int] = {}
+    for ep in ds.episodes(split):
+        if ActionSpace.from_dict(ep.meta["action_space"]).to_dict() != tok.action_space.to_dict():
+            raise LiveworldError(f"{ds.root}: episode action space {ep.meta['action_space']} differs from the tokenizers' {tok.action_space.to_dict()}")
+        frames = resize_frames(ep.frames, tok.frame_size)
+        videos.append(torch.cat([tok.video.encode(b.float() / 255) for b in frames.split(batch)]))
+        if tok.audio is not None:
+            audios.append(tok.encode_audio_episode(ep))
+        actions.append(tok.actions.encode(ep.actions))
+        for s in frame_texts(ep):
+            text_index.append(table.setdefault(s, len(table)))
+        starts.append(starts[-1] + len(ep))
+    if len(starts) == 1:
+        raise LiveworldError(f"{ds.root} has no {split!r} episodes")
+    ids = torch.zeros(len(table), text_len, dtype=torch.long)
+    valid = torch.zeros(len(table), text_len, dtype=torch.bool)
+    for s, i in table.items():
+        enc = tok.text.encode(s)[:text_len] if s else []
+        ids[i, : len(enc)] = torch.tensor(enc, dtype=torch.long)
+        valid[i, : len(enc)] = True
+    return Latents(torch.cat(videos), torch.cat(actions).float(), torch.tensor(text_index), ids, valid,
+                   torch.tensor(starts), torch.cat(audios) if audios else None)
+
+
+def cached_latents(ds: Dataset, split: str, tok: WorldTokenizers, text_len: int, cache_dir: Path) -> Latents:
+    """Encodes a split once; later runs (and --resume) read the cache."""
+    path = cache_dir / f"latents-{split}.safetensors"
+    if path.exists():
+        return Latents.load(path)
+    lat = encode_split(ds, split, tok, text_len)
+    lat.save(path)
+    return lat
+
+
+def check_layout(lat: Latents, video_channels: int, audio_tokens: int, audio_channels: int, action_dim: int) -> None:
+    if lat.video.shape[1] != video_channels:
+        raise LiveworldError(f"the video tokenizer gives {lat.video.shape[1]} channels, the model expects {video_channels}; set --model.video_channels {lat.video.shape[1]}")
+    if lat.action.shape[1] != action_dim:
+        raise LiveworldError(f"actions are {lat.action.shape[1]} wide, the model expects {action_dim}; set --model.action_dim {lat.action.shape[1]}")
+    if audio_tokens and lat.audio is None:
+        raise LiveworldError("the dataset has no audio but the model expects audio tokens; set --model.audio_tokens 0")
+    if lat.audio is not None and audio_tokens and tuple(lat.audio.shape[1:]) != (audio_tokens, audio_channels):
+        raise LiveworldError(f"audio tokens are {tuple(lat.audio.shape[1:])}, the model expects {(audio_tokens, audio_channels)}; "
+                             f"set --model.audio_tokens / --model.audio_channels")

@@ -1,0 +1,254 @@
+"""`liveworld train`: the one training loop, from one CPU to many GPUs under torchrun.
+
+    OUT/checkpoint/   what play/eval load: model.safetensors (EMA weights) + config.json, the
+                      world's tokenizers in tokenizers/, and train_state.* for --resume
+    OUT/cache/        the dataset's tokens, encoded once by the frozen tokenizers
+    OUT/tb/           TensorBoard logs
+
+The global batch is split into micro-batches, numbered across ranks and gradient-accumulation
+steps; micro-batch m of step s draws its clips and its noise from a generator seeded with
+(seed, s, m). So 2 processes of micro-batch b compute exactly what 1 process accumulating 2
+micro-batches of b computes (the DDP test checks it), and a resumed run draws what the killed
+one would have drawn.
+
+Knows optimisation, checkpoints and processes; the objective and the model live elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from liveworld.checkpoint import config_from_dict, config_to_dict, load_state, read_checkpoint_meta, save_checkpoint
+from liveworld.common import LiveworldError, default_device
+from liveworld.data.episode import ActionSpace
+from liveworld.data.shards import Dataset
+from liveworld.model.omni import OmniConfig, OmniWorldModel
+from liveworld.tokenizers.worldtok import WorldTokenizers
+from liveworld.train.config import RunConfig, TrainConfig
+from liveworld.train.data import cached_latents, check_layout
+from liveworld.train.objective import teacher_loss
+
+WORLD_KIND = "world_model"
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A run directory or its checkpoint/ both work."""
+    path = Path(path)
+    return path / "checkpoint" if (path / "checkpoint" / "config.json").exists() else path
+
+
+def run_config_from_meta(meta: dict) -> RunConfig:
+    run = meta["run"]
+    return RunConfig(preset=run["preset"], model=config_from_dict(OmniConfig, run["model"]),
+                     train=config_from_dict(TrainConfig, run["train"]))
+
+
+def _dist_setup() -> tuple[int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    device = default_device()
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    return rank, world, device
+
+
+def micro_generator(seed: int, step: int, micro: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 4099 + micro)
+
+
+def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = False,
+          progress: bool = True, max_steps: int | None = None) -> dict:
+    rank, world, device = _dist_setup()
+    out_path = Path(out)
+    ckpt = out_path / "checkpoint"
+    state = None
+    if resume:
+        if not (ckpt / "train_state.json").exists():
+            raise LiveworldError(f"nothing to resume in {out}: no checkpoint/train_state.json; drop --resume to start")
+        meta = read_checkpoint_meta(ckpt, WORLD_KIND)
+        run = run_config_from_meta(meta)
+        state = load_state(ckpt, "train_state")
+        info = json.loads((ckpt / "train_state.json").read_text())
+        tokenizers = str(ckpt / "tokenizers")
+    elif (ckpt / "config.json").exists():
+        raise LiveworldError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    cfg, tcfg = run.model, run.train
+    ds = Dataset.open(data)
+    first = ds.load(ds.ids()[0])
+    space = ActionSpace.from_dict(first.meta["action_space"])
+    tok = WorldTokenizers(tokenizers, space)
+    lat = cached_latents(ds, "train", tok, cfg.text_len, out_path / "cache") if rank == 0 or world == 1 else None
+    if world > 1:
+        dist.barrier()
+        if lat is None:
+            lat = cached_latents(ds, "train", tok, cfg.text_len, out_path / "cache")
+    check_layout(lat, cfg.video_channels, cfg.audio_tokens, cfg.audio_channels, cfg.action_dim)
+    clip_len = cfg.frames + 1
+    starts = lat.clip_starts(clip_len)
+
+    micro = tcfg.micro_batch or tcfg.batch_size // world
+    if micro < 1 or tcfg.batch_size % (micro * world):
+        raise LiveworldError(f"batch_size {tcfg.batch_size} must be a multiple of micro-batch {micro} x {world} processes")
+    accum = tcfg.batch_size // (micro * world)
+
+    torch.manual_seed(tcfg.seed)
+    model = OmniWorldModel(cfg).to(device)
+    ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    decay, no_decay = [], []
+    for n, p in model.named_parameters():
+        (decay if p.ndim >= 2 and "embed" not in n else no_decay).append(p)
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": tcfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=tcfg.lr, betas=(0.9, 0.95))
+    step, elapsed = 0, 0.0
+    if state is not None:
+        model.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("live.")})
+        ema = {k[4:]: v.to(device) for k, v in state.items() if k.startswith("ema.")}
+        osd = opt.state_dict()
+        for i in range(sum(len(g["params"]) for g in osd["param_groups"])):
+            if f"opt.{i}.exp_avg" in state:
+                osd["state"][i] = {n: state[f"opt.{i}.{n}"] for n in ("step", "exp_avg", "exp_avg_sq")}
+        opt.load_state_dict(osd)
+        step, elapsed = info["step"], info["elapsed_s"]
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    fwd = torch.compile(ddp) if tcfg.compile and device.type == "cuda" else ddp
+    use_bf16 = tcfg.precision == "bf16" or (tcfg.precision == "auto" and device.type == "cuda")
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else nullcontext
+
+    world_meta = {k: first.meta[k] for k in ("world", "fps", "action_space", "description", "sample_rate_hz", "audio_channels") if k in first.meta}
+    seeds = [e.seed for e in ds.entries.values() if e.seed is not None]
+    world_meta.update({"frame_size": list(tok.frame_size), "samples_per_frame": tok.samples_per_frame,
+                       "dataset": str(Path(data).resolve()), "seed_range": [min(seeds), max(seeds)] if seeds else None})
+    budget_s = tcfg.minutes * 60 if tcfg.minutes > 0 else math.inf
+    total_steps = min(tcfg.steps, max_steps) if max_steps else tcfg.steps
+    params = sum(p.numel() for p in model.parameters())
+    writer = None
+    if rank == 0:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out_path / "tb"))
+        print(f"world model: {params / 1e6:.2f} M parameters, {len(starts):,} clips of {clip_len} frames, "
+              f"batch {tcfg.batch_size} = {world} x {accum} x {micro}, device {device}"
+              + (f", resuming at step {step}" if step else ""))
+
+    def save(final: bool = False, metrics: dict | None = None) -> None:
+        if rank != 0:
+            return
+        ema_model = {k: v.detach().cpu() for k, v in ema.items()}
+        ts = {f"live.{k}": v.detach().cpu() for k, v in model.state_dict().items()}
+        ts.update({f"ema.{k}": v for k, v in ema_model.items()})
+        for i, s in opt.state_dict()["state"].items():
+            ts.update({f"opt.{i}.{n}": t.detach().cpu() for n, t in s.items()})
+        extra = {"run": {"preset": run.preset, "model": config_to_dict(cfg), "train": config_to_dict(tcfg)},
+                 "world": world_meta, "step": step, "train_minutes": round(elapsed / 60, 2), "params": params,
+                 **({"metrics": metrics} if metrics else {})}
+        src_tok = Path(tokenizers)
+        staging = out_path / ".tokenizers-staging"
+        if src_tok.resolve() != (ckpt / "tokenizers").resolve() or not staging.exists():
+            if staging.exists():
+                shutil.rmtree(staging)
+            shutil.copytree(src_tok, staging, ignore=shutil.ignore_patterns("train_state*"))
+        save_checkpoint(ckpt, WORLD_KIND, cfg, ema_model, extra=extra, train_state=ts,
+                        train_info={"step": step, "elapsed_s": elapsed, "final": final},
+                        extra_dirs={"tokenizers": staging})
+
+    model.train()
+    bar = tqdm(disable=not progress or rank != 0, desc="train", unit="step",
+               initial=step, mininterval=1 if sys.stderr.isatty() else 30)
+    t_start = time.perf_counter() - elapsed
+    samples_t, samples_n = time.perf_counter(), 0
+    stats: dict[str, float] = {}
+    while step < total_steps and elapsed < budget_s:
+        frac = min(1.0, max(step / total_steps, elapsed / budget_s))
+        lr = tcfg.lr * min(1.0, (step + 1) / tcfg.warmup_steps) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        opt.zero_grad(set_to_none=True)
+        acc: dict[str, float] = {}
+        for a in range(accum):
+            m = rank * accum + a
+            gen = micro_generator(tcfg.seed, step, m)
+            idx = starts[torch.randint(len(starts), (micro,), generator=gen)]
+            clip = {k: v.to(device) for k, v in lat.clip(idx, clip_len).items()}
+            sync = ddp.no_sync() if world > 1 and a < accum - 1 else nullcontext()
+            with sync, autocast():
+                loss, st = teacher_loss(fwd, clip, tcfg, gen)
+                (loss / accum).backward()
+            for k, v in st.items():
+                acc[k] = acc.get(k, 0.0) + v / accum
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        with torch.no_grad():
+            d = min(tcfg.ema_decay, (step + 1) / (step + 10))
+            for k, v in model.state_dict().items():
+                if v.is_floating_point():
+                    ema[k].lerp_(v, 1 - d)
+                else:
+                    ema[k].copy_(v)
+        if world > 1:
+            t = torch.tensor([acc[k] for k in sorted(acc)], dtype=torch.float64)
+            dist.all_reduce(t)
+            acc = {k: float(v) / world for k, v in zip(sorted(acc), t)}
+        stats = acc
+        samples_n += tcfg.batch_size
+        elapsed = time.perf_counter() - t_start
+        if world > 1:  # every rank stops at the same step
+            e = torch.tensor([elapsed], dtype=torch.float64)
+            dist.broadcast(e, 0)
+            elapsed = float(e)
+        bar.update(1)
+        if rank == 0 and step % tcfg.log_every_steps == 0:
+            sps = samples_n / (time.perf_counter() - samples_t)
+            samples_t, samples_n = time.perf_counter(), 0
+            bar.set_postfix(loss=f"{acc['loss']:.4f}", lr=f"{lr:.1e}", samples_s=f"{sps:.1f}", min=f"{elapsed / 60:.1f}")
+            for k, v in acc.items():
+                writer.add_scalar(f"train/{k}", v, step)
+            writer.add_scalar("train/lr", lr, step)
+            writer.add_scalar("train/samples_per_s", sps, step)
+        if step % tcfg.save_every_steps == 0:
+            save()
+            if world > 1:
+                dist.barrier()
+    bar.close()
+    save(final=True)
+    if world > 1:
+        dist.barrier()
+    if writer is not None:
+        writer.close()
+        print(f"done: step {step}, {elapsed / 60:.1f} min, last loss {stats.get('loss', float('nan')):.4f} -> {ckpt}")
+    return {"step": step, "elapsed_s": elapsed, **stats}
+
+
+def load_world_model(path: str | Path, device: torch.device | None = None) -> tuple[OmniWorldModel, dict]:
+    """A trained world model (EMA weights) and its checkpoint metadata, from a path alone."""
+    ckpt = resolve_checkpoint(path)
+    meta = read_checkpoint_meta(ckpt, WORLD_KIND)
+    from liveworld.checkpoint import load_into
+
+    model = OmniWorldModel(config_from_dict(OmniConfig, meta["config"]))
+    load_into(model, ckpt)
+    model.eval()
+    if device is not None:
+        model.to(device)
+    meta["path"] = str(ckpt)
+    return model, meta
+
+
+def load_world_tokenizers(meta: dict) -> WorldTokenizers:
+    return WorldTokenizers(Path(meta["path"]) / "tokenizers", ActionSpace.from_dict(meta["world"]["action_space"]))
+
