@@ -3,9 +3,10 @@ import json
 from liveworld.cli import main
 
 
-def test_bad_input_exits_2_with_one_line(capsys):
-    assert main(["record", "--world", "quake:e1m1", "--episodes", "1", "--steps", "2", "--out", "/tmp/unused-lw"]) == 2
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys):
+    assert main(["record", "--world", "quake:e1m1", "--episodes", "1", "--steps", "2", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
     assert err.startswith("liveworld: error: world 'quake:e1m1' must be FAMILY:NAME") and "Traceback" not in err
 
 

@@ -9,13 +9,15 @@ frame on screen at that time (dropped or repeated, never blended).
 Audio: the first audio stream, resampled to int16 at the stream's own rate, mono or stereo (more
 channels are downmixed to stereo). It is cut by timestamp: frame t's audio is the sound from its
 timestamp to the next frame's, i.e. what plays while frame t is shown; the last frame gets one
-frame's worth. Where the audio track starts late or ends early, the gap is silence, so every
+frame's worth. (A recorded world's frame t carries the sound of the step that led to it, one frame
+earlier in game time; at playback both play while frame t is shown.) Where the audio track starts late or ends early, the gap is silence, so every
 frame of an episode with sound has (about) 1 / fps seconds of it.
 
 Sidecar (optional, JSONL, default VIDEO.jsonl next to VIDEO.mp4): one object per line,
     {"description": "a walk through a forest"}                    (only as a line of its own)
     {"frame": 12, "action": ["MOVE_FORWARD"], "caption": "a door opens"}
     {"time": 1.5, "action": []}                                   (seconds instead of a frame)
+An explicit `sidecars` list has one entry per video ("" for none).
 "frame" counts the source video's frames (before --fps resampling); "time" picks the frame on
 screen at that second. "action" is a list of button names (a "buttons" space of every name in
 the sidecar) or an integer (a "discrete" space); either is held from that frame until a later
@@ -42,7 +44,6 @@ the sidecar format; it knows nothing about worlds, policies or models.
 from __future__ import annotations
 
 import json
-import math
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -216,8 +217,8 @@ def output_size(width: int, height: int, max_side: int | None) -> tuple[int, int
     if not max_side or max(width, height) <= max_side:
         return width, height
     scale = max_side / max(width, height)
-    even = lambda x: max(2, int(x * scale / 2) * 2)  # rounded down: never over max_side  # noqa: E731
-    return even(width), even(height)
+    # Even (most encoders and 4:2:0 chroma need it), rounded down so never over max_side.
+    return max(2, int(width * scale / 2) * 2), max(2, int(height * scale / 2) * 2)
 
 
 @dataclass
@@ -240,24 +241,32 @@ class _FramePicker:
     --fps can save.
     """
 
-    def __init__(self, size: tuple[int, int], fps: float | None):
-        self.size, self.fps = size, fps
+    def __init__(self, max_side: int | None, fps: float | None):
+        self.max_side, self.fps = max_side, fps
+        self.source_size: tuple[int, int] | None = None
+        self.size: tuple[int, int] | None = None
         self.frames: list[np.ndarray] = []
         self.times: list[float] = []  # of kept frames, from the first frame
         self.source_times: list[float] = []
         self.t0: float | None = None
         self.prev: tuple[av.VideoFrame, float] | None = None
-        self._cache: tuple[int, np.ndarray] | None = None
+        self._cache: tuple[av.VideoFrame, np.ndarray] | None = None
 
     def rgb(self, frame: av.VideoFrame) -> np.ndarray:
-        if self._cache is not None and self._cache[0] == id(frame):  # a repeated frame (upsampling)
+        # A repeated frame (upsampling). The cache holds the frame itself: an id() could be reused.
+        if self._cache is not None and self._cache[0] is frame:
             return self._cache[1]
         w, h = self.size
         arr = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
-        self._cache = (id(frame), arr)
+        self._cache = (frame, arr)
         return arr
 
     def push(self, frame: av.VideoFrame, fallback_s: float) -> None:
+        if self.size is None:
+            # From the first frame, which the header can get wrong; a later change of resolution
+            # mid-stream is scaled to it, so the episode's frames can be stacked.
+            self.source_size = (frame.width, frame.height)
+            self.size = output_size(frame.width, frame.height, self.max_side)
         if frame.time is not None:
             t = float(frame.time)
         elif self.source_times:  # no pts: assume a constant rate after the previous frame
@@ -324,8 +333,9 @@ class _AudioCollector:
 
 def _not_video(path: Path, e: Exception) -> LiveworldError:
     return LiveworldError(
-        f"{path} is not a readable video ({type(e).__name__}: {e}); check that it plays (ffprobe {path}) and "
-        f"re-export it, or leave it out. Files ingested before it are kept; repeat the command to go on"
+        f"{path} is not a readable video ({type(e).__name__}: {getattr(e, 'strerror', None) or e}); check that it "
+        f"plays (ffprobe {path}), re-export it or leave it out, and repeat the command: the files ingested "
+        f"before it are kept and skipped"
     )
 
 
@@ -361,15 +371,13 @@ def decode_video(path: str | os.PathLike, fps: float | None = None, max_side: in
     with container:
         if not container.streams.video:
             raise LiveworldError(f"{path} has no video stream (only {', '.join(s.type for s in container.streams) or 'nothing'}); "
-                                 f"ingest takes video files, leave it out")
+                                 f"ingest takes video files: leave it out and repeat the command")
         vstream = container.streams.video[0]
         vstream.thread_type = "AUTO"  # frame threads: decoding is the bulk of the time
         astream = container.streams.audio[0] if container.streams.audio else None
-        source_size = (vstream.codec_context.width, vstream.codec_context.height)
-        size = output_size(*source_size, max_side)
-        _check_memory(path, container, vstream, size, fps)
+        _check_memory(path, container, vstream, output_size(vstream.width, vstream.height, max_side), fps)
         rate_guess = float(vstream.average_rate or vstream.guessed_rate or 30)
-        picker, sound = _FramePicker(size, fps), _AudioCollector()
+        picker, sound = _FramePicker(max_side, fps), _AudioCollector()
         error: Exception | None = None
         try:
             # demux() ends with empty packets that flush the decoders.
@@ -379,21 +387,33 @@ def decode_video(path: str | os.PathLike, fps: float | None = None, max_side: in
                         picker.push(frame, 1 / rate_guess)
                     else:
                         sound.push(frame)
-        except (av.FFmpegError, OSError) as e:  # truncated or damaged mid-file
+        except (av.FFmpegError, OSError) as e:  # damaged mid-file
             error = e
+        declared_s = container.duration / av.time_base if container.duration else None
+        start_s = container.start_time / av.time_base if container.start_time is not None else None
     if not picker.source_times:
         if error is not None:
             raise _not_video(path, error) from error
-        raise LiveworldError(f"{path}: its video stream decodes to no frames; re-export the video or leave it out")
-    if error is not None:
-        warnings.warn(f"{path} is truncated or damaged after {len(picker.source_times)} frames "
-                      f"({picker.source_times[-1]:.2f} s): {error}; keeping the frames that decoded", stacklevel=2)
+        raise LiveworldError(f"{path}: its video stream decodes to no frames (truncated or damaged?); re-export "
+                             f"it or leave it out, and repeat the command: the files ingested before it are kept")
     src = np.asarray(picker.source_times, np.float64)
     # The measured average rate; a single frame has only the stream's word for it.
     src_fps = (len(src) - 1) / src[-1] if len(src) > 1 and src[-1] > 0 else rate_guess
     frame_s = 1 / (fps or src_fps)
     picker.finish(1 / src_fps)
     audio = sound.finish()
+    # A file cut short often decodes without any error (mkv, webm, fragmented mp4); what gives it
+    # away is a header that promised more. Two frames of slack allow for rounding of the last one.
+    decoded_end = picker.t0 + src[-1] + 1 / src_fps
+    if audio is not None and sound.t0 is not None:
+        decoded_end = max(decoded_end, sound.t0 + len(audio) / sound.rate)
+    missing_s = declared_s - (decoded_end - (start_s or 0.0)) if declared_s else 0.0
+    truncated = bool(error is not None or missing_s > 2 / src_fps + 0.05)
+    if truncated:
+        why = f"{type(error).__name__}: {getattr(error, 'strerror', None) or error}" if error is not None \
+            else f"its header says {declared_s:.2f} s"
+        warnings.warn(f"{path} is truncated or damaged after {len(src)} frames ({src[-1]:.2f} s; {why}); "
+                      f"keeping the frames that decoded", stacklevel=2)
     if audio is not None and len(audio) and sound.t0 is not None and picker.t0 is not None:
         # Put audio[0] at the first frame's time: drop sound from before it, or pad silence.
         shift = round((sound.t0 - picker.t0) * sound.rate)
@@ -401,15 +421,14 @@ def decode_video(path: str | os.PathLike, fps: float | None = None, max_side: in
     if audio is not None and not len(audio):
         audio = None  # an audio stream with nothing decodable: a silent video
     return Decoded(picker.frames, np.asarray(picker.times, np.float64), src, fps or src_fps, frame_s, audio,
-                   sound.rate if audio is not None else None, source_size, error is not None)
+                   sound.rate if audio is not None else None, picker.source_size, truncated)
 
 
 def cut_audio(audio: np.ndarray, timestamps: np.ndarray, frame_s: float, rate: int) -> tuple[np.ndarray, np.ndarray]:
     """Audio aligned to frame 0 -> (audio [S, C], offsets [T + 1]) with frame t's audio from
     timestamps[t] to timestamps[t + 1], the last frame's frame_s long; silence fills a short track."""
     ends = np.append(timestamps, timestamps[-1] + frame_s)
-    offsets = np.maximum.accumulate(np.round(ends * rate).astype(np.int64).clip(min=0))
-    offsets -= offsets[0]
+    offsets = np.maximum.accumulate(np.round(ends * rate).astype(np.int64).clip(min=0))  # timestamps[0] = 0
     total = int(offsets[-1])
     if len(audio) < total:
         audio = np.concatenate([audio, np.zeros((total - len(audio), audio.shape[1]), np.int16)])
@@ -444,10 +463,11 @@ def ingest(files: list[str], out: str | os.PathLike, sidecars: list[str] | None 
     header = {"world": "ingest", "source": "ingest", "fps": fps, "max_side": max_side, "val_every": val_every}
     ds = Dataset.create_or_resume(out, header)
     done: dict[str, int] = {k: v for k, v in ds.header.get("files", {}).items() if v in ds.entries}
-    todo = []
+    todo, queued = [], set()
     for p, car in zip(paths, cars):
-        if str(p) not in done and all(p != q for q, _ in todo):
+        if str(p) not in done and p not in queued:  # a file given twice is ingested once
             todo.append((p, car))
+            queued.add(p)
     next_id = max([*ds.entries, *done.values()], default=-1) + 1
     for p, car in tqdm(todo, desc="ingest", disable=not progress, unit="video"):
         ep = video_episode(p, car, fps, max_side)
@@ -475,7 +495,7 @@ def video_episode(path: Path, car: Sidecar | None, fps: float | None = None, max
     meta = {
         "world": f"video:{path.stem}",
         "source": "ingest",
-        "fps": round(dec.fps, 6),
+        "fps": round(float(dec.fps), 6),
         "action_space": space.to_dict(),
         "description": description,
         "path": str(path),

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from liveworld.common import LiveworldError
 from liveworld.data.episode import Episode, concat_audio
-from liveworld.data.policies import make_policy
+from liveworld.data.policies import POLICIES, make_policy
 from liveworld.data.shards import Dataset, split_for
 from liveworld.data.worlds import World, make_world
 
@@ -59,12 +59,14 @@ def record(world_name: str, episodes: int, steps: int, out: str | Path, policy: 
            seed: int = 0, val_every: int = 10, progress: bool = True) -> RecordStats:
     if episodes < 1 or steps < 1:
         raise LiveworldError(f"--episodes and --steps must be positive, got {episodes} and {steps}")
+    if policy not in POLICIES:
+        raise LiveworldError(f"unknown policy {policy!r}; choose one of: {', '.join(POLICIES)}")
     header = {"world": world_name, "policy": policy, "seed": seed, "steps": steps, "val_every": val_every}
-    ds = Dataset.create_or_resume(out, header)
-    todo = [i for i in range(episodes) if i not in ds.entries]
-    world = make_world(world_name)
+    world = make_world(world_name)  # a bad world name fails before anything is written
     frames, t0 = 0, time.perf_counter()
     try:
+        ds = Dataset.create_or_resume(out, header)
+        todo = [i for i in range(episodes) if i not in ds.entries]
         for i in tqdm(todo, desc=f"record {world_name}", disable=not progress, unit="ep"):
             ep = record_episode(world, policy, seed + i, steps)
             ds.add(i, ep, split_for(i, val_every), seed + i)

@@ -1,0 +1,93 @@
+import torch
+
+from liveworld.model.omni import PRESETS, FrameInputs, OmniWorldModel, apply_rope, rope_tables
+
+
+def tiny_inputs(B=2, F=3, cfg=PRESETS["tiny"], grid=(2, 3), seed=0):
+    g = torch.Generator().manual_seed(seed)
+
+    def seg():
+        return FrameInputs(
+            video=torch.randn(B, F, cfg.video_channels, *grid, generator=g),
+            video_prev=torch.randn(B, F, cfg.video_channels, *grid, generator=g),
+            action=torch.randint(0, 2, (B, F, cfg.action_dim), generator=g).float(),
+            t=torch.rand(B, F, generator=g), d=torch.zeros(B, F),
+            audio=torch.randn(B, F, cfg.audio_tokens, cfg.audio_channels, generator=g),
+            audio_prev=torch.randn(B, F, cfg.audio_tokens, cfg.audio_channels, generator=g))
+    text = torch.randint(0, cfg.text_vocab, (B, cfg.text_len), generator=g)
+    return text, seg(), seg()
+
+
+def randomized_model(cfg=PRESETS["tiny"]):
+    torch.manual_seed(0)
+    m = OmniWorldModel(cfg)
+    with torch.no_grad():  # zero-initialised gates would hide every dependency
+        for p in m.parameters():
+            if p.abs().sum() == 0:
+                p.normal_(0, 0.2)
+    return m.eval()
+
+
+def test_shapes_at_two_aspect_ratios():
+    m = randomized_model()
+    for grid in ((2, 3), (4, 2)):
+        text, clean, noisy = tiny_inputs(grid=grid)
+        v, a = m(text, clean, noisy)
+        assert v.shape == noisy.video.shape and a.shape == noisy.audio.shape
+        assert torch.isfinite(v).all()
+
+
+def test_a_frame_never_sees_a_later_one():
+    m = randomized_model()
+    text, clean, noisy = tiny_inputs()
+    v0, a0 = m(text, clean, noisy)
+    clean.video = clean.video.clone()
+    clean.video[:, 1] += 5.0  # change clean frame 1
+    v1, _ = m(text, clean, noisy)
+    assert torch.allclose(v0[:, :2], v1[:, :2], atol=1e-5), "noisy frames 0 and 1 must not see clean frame 1"
+    assert not torch.allclose(v0[:, 2], v1[:, 2], atol=1e-3), "noisy frame 2 must see clean frame 1"
+    noisy.video = noisy.video.clone()
+    noisy.video[:, 0] += 5.0
+    v2, _ = m(text, clean, noisy)
+    assert torch.allclose(v1[:, 1:], v2[:, 1:], atol=1e-5), "noisy frames never see each other"
+
+
+def test_action_conditions_its_frame():
+    m = randomized_model()
+    text, clean, noisy = tiny_inputs()
+    v0, _ = m(text, clean, noisy)
+    noisy.action = noisy.action.clone()
+    noisy.action[:, 2] = 1 - noisy.action[:, 2]
+    clean.action = clean.action.clone()
+    clean.action[:, 2] = 1 - clean.action[:, 2]
+    v1, _ = m(text, clean, noisy)
+    assert torch.allclose(v0[:, :2], v1[:, :2], atol=1e-5)
+    assert not torch.allclose(v0[:, 2], v1[:, 2], atol=1e-3)
+
+
+def test_padded_text_is_invisible():
+    m = randomized_model()
+    text, clean, noisy = tiny_inputs()
+    valid = torch.tensor([[True, True, False, False]] * 2)
+    v0, _ = m(text, clean, noisy, text_valid=valid)
+    text2 = text.clone()
+    text2[:, 2:] = (text2[:, 2:] + 7) % 300
+    v1, _ = m(text2, clean, noisy, text_valid=valid)
+    assert torch.allclose(v0, v1, atol=1e-5)
+    text2[:, 0] = (text2[:, 0] + 7) % 300
+    v2, _ = m(text2, clean, noisy, text_valid=valid)
+    assert not torch.allclose(v0, v2, atol=1e-4)
+
+
+def test_rope_is_relative_in_frame():
+    """Scores depend on frame differences only: shifting every frame keeps them (bounded positions)."""
+    torch.manual_seed(0)
+    q, k = torch.randn(1, 1, 5, 16), torch.randn(1, 1, 5, 16)
+    tab = {"frame": torch.tensor([0, 1, 2, 3, 4]), "row": torch.tensor([0, 1, 1, 2, 2]), "col": torch.tensor([0, 1, 2, 1, 2])}
+    shifted = {**tab, "frame": tab["frame"] + 1000}
+    s1 = apply_rope(q, *rope_tables(tab, (4, 6, 6))) @ apply_rope(k, *rope_tables(tab, (4, 6, 6))).transpose(-1, -2)
+    s2 = apply_rope(q, *rope_tables(shifted, (4, 6, 6))) @ apply_rope(k, *rope_tables(shifted, (4, 6, 6))).transpose(-1, -2)
+    assert torch.allclose(s1, s2, atol=1e-3)
+    moved = {**tab, "row": tab["row"] + torch.tensor([0, 0, 0, 0, 1])}
+    s3 = apply_rope(q, *rope_tables(moved, (4, 6, 6))) @ apply_rope(k, *rope_tables(moved, (4, 6, 6))).transpose(-1, -2)
+    assert not torch.allclose(s1, s3, atol=1e-3)
