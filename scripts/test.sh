@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export OMP_WAIT_POLICY=PASSIVE
-exec .venv/bin/python -m pytest tests "$@"
+exec .venv/bin/python -m pytest tests -q "$@"

@@ -6,3 +6,40 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+import dataclasses  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+def make_tiny_tokenizers(dataset: Path, out: Path, frame_size=(32, 24)) -> Path:
+    """Untrained tiny video/audio tokenizers and a BPE trained on the dataset's texts: enough to
+    drive the world-model pipeline end to end in seconds."""
+    from liveworld.checkpoint import save_checkpoint
+    from liveworld.data.arrays import split_audio
+    from liveworld.data.shards import Dataset
+    from liveworld.tokenizers import audio as A
+    from liveworld.tokenizers import video as V
+    from liveworld.tokenizers.text import TextTokenizer, TextTokenizerConfig, dataset_texts
+
+    ds = Dataset.open(dataset)
+    torch.manual_seed(0)
+    vcfg = dataclasses.replace(V.PRESETS["tiny"], frame_size=frame_size)
+    save_checkpoint(out / "video", "video_autoencoder", vcfg, V.VideoAutoencoder(vcfg).state_dict())
+    _, rate, length = split_audio(ds, "train", 8)
+    acfg = A.fit_config(dataclasses.replace(A.PRESETS["tiny"], tokens_per_frame=2), rate, length, 2)
+    save_checkpoint(out / "audio", "audio_codec", acfg, A.AudioCodec(acfg).state_dict())
+    TextTokenizer.train(dataset_texts(ds), TextTokenizerConfig(vocab_size=300)).save(out / "text")
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory):
+    """A 3-episode Doom dataset (one validation episode) and tiny tokenizers for it."""
+    from liveworld.data.record import record
+
+    root = tmp_path_factory.mktemp("tiny_world")
+    record("doom:deathmatch", 3, 40, root / "data", "explore", seed=11, val_every=3, progress=False)
+    make_tiny_tokenizers(root / "data", root / "tok")
+    return root

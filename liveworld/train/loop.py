@@ -134,7 +134,8 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
     world_meta.update({"frame_size": list(tok.frame_size), "samples_per_frame": tok.samples_per_frame,
                        "dataset": str(Path(data).resolve()), "seed_range": [min(seeds), max(seeds)] if seeds else None})
     budget_s = tcfg.minutes * 60 if tcfg.minutes > 0 else math.inf
-    total_steps = min(tcfg.steps, max_steps) if max_steps else tcfg.steps
+    total_steps = tcfg.steps  # the schedule's length; max_steps only stops early (tests, kills)
+    stop_step = min(total_steps, max_steps) if max_steps else total_steps
     params = sum(p.numel() for p in model.parameters())
     writer = None
     if rank == 0:
@@ -172,7 +173,7 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
     t_start = time.perf_counter() - elapsed
     samples_t, samples_n = time.perf_counter(), 0
     stats: dict[str, float] = {}
-    while step < total_steps and elapsed < budget_s:
+    while step < stop_step and elapsed < budget_s:
         frac = min(1.0, max(step / total_steps, elapsed / budget_s))
         lr = tcfg.lr * min(1.0, (step + 1) / tcfg.warmup_steps) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
@@ -183,7 +184,7 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
             m = rank * accum + a
             gen = micro_generator(tcfg.seed, step, m)
             idx = starts[torch.randint(len(starts), (micro,), generator=gen)]
-            clip = {k: v.to(device) for k, v in lat.clip(idx, clip_len).items()}
+            clip = {k: v.to(device) for k, v in lat.clip(idx, clip_len).items() if k != "audio" or cfg.audio_tokens}
             sync = ddp.no_sync() if world > 1 and a < accum - 1 else nullcontext()
             with sync, autocast():
                 loss, st = teacher_loss(fwd, clip, tcfg, gen)

@@ -1,0 +1,122 @@
+"""Action encodings: a world's integer action rows <-> the float vectors the world model reads.
+
+Shape legend: T frames, A the episode's action width (`ActionSpace.width`), n the vector width.
+    buttons   [T, A] of 0/1, several pressed at once  <->  multi-hot [T, n], n = A
+    discrete  [T, 1] index into the names             <->  one-hot   [T, n], n = len(names)
+    none      [T, 0] (plain videos)                   <->  [T, 0]
+Decoding thresholds buttons at 0.5 and takes the argmax for discrete actions, so the vectors a
+model produces (or a player's keys) come back as valid actions.
+
+Also the fixed keyboard map the browser player uses for Doom.
+
+This module knows action spaces, not worlds, models or keyboards beyond that one map.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from liveworld.common import LiveworldError
+from liveworld.data.episode import ACTION_KINDS, ActionSpace
+
+# Browser `KeyboardEvent.code` -> Doom button. Codes name physical keys, so WASD stays where it
+# is on AZERTY or Dvorak keyboards. Arrows duplicate W/S and the turns for one-handed play.
+DOOM_KEYMAP: dict[str, str] = {
+    "KeyW": "MOVE_FORWARD",
+    "ArrowUp": "MOVE_FORWARD",
+    "KeyS": "MOVE_BACKWARD",
+    "ArrowDown": "MOVE_BACKWARD",
+    "KeyA": "TURN_LEFT",
+    "ArrowLeft": "TURN_LEFT",
+    "KeyD": "TURN_RIGHT",
+    "ArrowRight": "TURN_RIGHT",
+    "KeyQ": "MOVE_LEFT",
+    "KeyE": "MOVE_RIGHT",
+    "Space": "ATTACK",
+    "KeyF": "USE",
+}
+
+
+class ActionEncoder:
+    def __init__(self, space: ActionSpace):
+        if space.kind not in ACTION_KINDS:
+            raise LiveworldError(f"action kind {space.kind!r} is not one of {ACTION_KINDS}")
+        if space.kind == "none" and space.names:
+            raise LiveworldError(f"an action space of kind 'none' has no names, got {space.names}")
+        if space.kind != "none" and not space.names:
+            raise LiveworldError(f"a {space.kind!r} action space needs at least one name")
+        if len(set(space.names)) != len(space.names):
+            raise LiveworldError(f"action names must be distinct, got {space.names}")
+        self.space = space
+
+    @property
+    def kind(self) -> str:
+        return self.space.kind
+
+    @property
+    def width(self) -> int:
+        """n, the width of an encoded vector."""
+        return 0 if self.kind == "none" else len(self.space.names)
+
+    def encode(self, actions: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """int [T, A] -> float32 [T, n]."""
+        a = torch.as_tensor(np.asarray(actions) if not isinstance(actions, torch.Tensor) else actions)
+        A = self.space.width
+        if a.ndim != 2 or a.shape[1] != A or a.is_floating_point():
+            raise LiveworldError(f"{self.kind} actions must be integers [T, {A}], got {a.dtype} {list(a.shape)}")
+        if self.kind == "none":
+            return torch.zeros(a.shape[0], 0)
+        if self.kind == "buttons":
+            if ((a != 0) & (a != 1)).any():
+                raise LiveworldError(f"button actions must be 0 or 1, got values {sorted(set(a.unique().tolist()) - {0, 1})[:5]}")
+            return a.float()
+        n = len(self.space.names)
+        if ((a < 0) | (a >= n)).any():
+            raise LiveworldError(f"discrete actions must be indices 0..{n - 1} into {self.space.names}, got {a.min().item()}..{a.max().item()}")
+        return torch.nn.functional.one_hot(a[:, 0].long(), n).float()
+
+    def decode(self, vectors: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """float [T, n] -> int32 [T, A]: buttons pressed where > 0.5, discrete by argmax."""
+        v = torch.as_tensor(vectors)
+        if v.ndim != 2 or v.shape[1] != self.width:
+            raise LiveworldError(f"{self.kind} action vectors must be [T, {self.width}], got {list(v.shape)}")
+        if self.kind == "none":
+            return torch.zeros(v.shape[0], 0, dtype=torch.int32)
+        if self.kind == "buttons":
+            return (v > 0.5).to(torch.int32)
+        return v.argmax(1, keepdim=True).to(torch.int32)
+
+    def from_names(self, names: Sequence[str]) -> np.ndarray:
+        """Pressed button names -> one action row, int32 [A]. For a discrete space at most one
+        name; none pressed is index 0, as `World.encode_names` does (ALE's NOOP)."""
+        if self.kind == "none":
+            if names:
+                raise LiveworldError(f"this world has no actions (kind 'none'), got {list(names)}; send no buttons")
+            return np.zeros(0, np.int32)
+        unknown = [n for n in names if n not in self.space.names]
+        if unknown:
+            raise LiveworldError(f"unknown action name(s) {unknown}; this world's are {self.space.names}")
+        if self.kind == "buttons":
+            row = np.zeros(len(self.space.names), np.int32)
+            for n in names:
+                row[self.space.names.index(n)] = 1
+            return row
+        if len(set(names)) > 1:
+            raise LiveworldError(f"a discrete action space takes one action at a time, got {list(names)}")
+        return np.array([self.space.names.index(names[0]) if names else 0], np.int32)
+
+    def no_action(self) -> np.ndarray:
+        """The all-zero row that frame 0 of every episode carries."""
+        return np.zeros(self.space.width, np.int32)
+
+    def to_dict(self) -> dict:
+        return self.space.to_dict()
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ActionEncoder":
+        if not isinstance(d, dict) or "kind" not in d or "names" not in d:
+            raise LiveworldError(f"an action space is a dict with 'kind' and 'names', got {d!r}")
+        return cls(ActionSpace.from_dict(d))
