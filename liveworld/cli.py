@@ -74,7 +74,12 @@ def _train(args: argparse.Namespace) -> None:
 def _eval(args: argparse.Namespace) -> None:
     from liveworld.eval.evaluate import run_eval
 
-    run_eval(_checkpoint(args.checkpoint), args.data, args.steps, args.frames, args.starts, args.stability_frames, args.report)
+    try:
+        horizons = tuple(int(h) for h in args.horizons.split(","))
+    except ValueError as e:
+        raise LiveworldError(f"--horizons must be comma-separated frame counts like 1,8,32,128, got {args.horizons!r}") from e
+    run_eval(_checkpoint(args.checkpoint), args.data, args.steps, args.frames, args.starts, args.stability_frames,
+             args.report, horizons)
 
 
 def _checkpoint(path: str | None) -> str:
@@ -154,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--frames", type=int, default=256, help="teacher-forced frames")
     ev.add_argument("--starts", type=int, default=8, help="rollout start points")
     ev.add_argument("--stability-frames", type=int, default=1000)
+    ev.add_argument("--horizons", default="1,8,32,128", help="rollout horizons in frames")
     ev.add_argument("--report", default=None, help="write an HTML report to this directory")
     ev.add_argument("--json", action="store_true", help="(the JSON line is always printed last)")
     ev.set_defaults(fn=_eval)

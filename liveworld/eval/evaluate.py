@@ -167,12 +167,13 @@ def heldout_episodes(meta: dict, data: str | None, need: int, count: int) -> tup
 
 
 def evaluate(checkpoint: str, data: str | None = None, steps: int = 1, frames: int = 256,
-             starts: int = 8, stability_frames: int = 1000, report: str | None = None, seed: int = 0) -> dict:
+             starts: int = 8, stability_frames: int = 1000, report: str | None = None, seed: int = 0,
+             horizons: tuple[int, ...] = HORIZONS) -> dict:
     t0 = time.perf_counter()
     model, meta = load_world_model(checkpoint)
     tok = load_world_tokenizers(meta)
     window = model.cfg.frames - 1
-    max_h = max(HORIZONS)
+    max_h = max(max(horizons), 8)
     raw, source = heldout_episodes(meta, data, need=window + 2 + max_h, count=max(starts, 4))
     eps = [encode_episode(ep, tok, model.cfg.text_len) for ep in raw]
     gen = torch.Generator().manual_seed(seed)
@@ -185,7 +186,7 @@ def evaluate(checkpoint: str, data: str | None = None, steps: int = 1, frames: i
 
     long_eps = [e for e, ep in enumerate(eps) if len(ep.video) >= window + 2 + max_h]
     if not long_eps:
-        raise LiveworldError(f"no held-out episode has {window + 2 + max_h} frames for the 128-frame rollout; record longer ones")
+        raise LiveworldError(f"no held-out episode has {window + 2 + max_h} frames for the {max_h}-frame rollout; record longer ones or pass shorter --horizons")
     roll_starts = [(long_eps[i % len(long_eps)], window + 1 + int(rng.integers(0, len(eps[long_eps[i % len(long_eps)]].video) - window - 1 - max_h + 1)))
                    for i in range(starts)]
     roll, strip = rollout(model, tok, eps, window, steps, roll_starts, max_h, gen, return_frames=report is not None)
@@ -212,7 +213,7 @@ def evaluate(checkpoint: str, data: str | None = None, steps: int = 1, frames: i
         "next_frame_psnr_db": round(tf["psnr"], 2), "next_frame_ssim": round(tf["ssim"], 4),
         "copy_last_psnr_db": round(tf["copy"], 2), "autoencoder_psnr_db": round(tf["ae"], 2),
         "next_frame_gain_db": round(tf["psnr"] - tf["copy"], 2),
-        "rollout_psnr_db": {str(h): round(roll[h - 1], 2) for h in HORIZONS},
+        "rollout_psnr_db": {str(h): round(roll[h - 1], 2) for h in horizons},
         "rollout_starts": starts,
         "action_psnr_h8_true_db": round(roll8[-1], 2), "action_psnr_h8_shuffled_db": round(roll_shuf[-1], 2),
         "action_delta_psnr_db": round(roll8[-1] - roll_shuf[-1], 2),
@@ -263,8 +264,8 @@ def format_eval(res: dict) -> str:
 
 
 def run_eval(checkpoint: str, data: str | None, steps: int, frames: int, starts: int, stability_frames: int,
-             report: str | None) -> dict:
-    res = evaluate(checkpoint, data, steps, frames, starts, stability_frames, report)
+             report: str | None, horizons: tuple[int, ...] = HORIZONS) -> dict:
+    res = evaluate(checkpoint, data, steps, frames, starts, stability_frames, report, horizons=horizons)
     print(format_eval(res))
     print(json.dumps(res))
     return res

@@ -232,10 +232,19 @@ def stft_loss(y: torch.Tensor, x: torch.Tensor, resolutions=STFT_RESOLUTIONS) ->
     return torch.stack(terms).mean()
 
 
-def codec_loss(recon: torch.Tensor, x: torch.Tensor, wave_weight: float = 10.0) -> torch.Tensor:
-    """Training loss of a reconstruction [B, C, S] against the input. The waveform L1 is
-    weighted up because its values are ~10x smaller than the spectral terms' (audio rms ~0.1)."""
-    return wave_weight * F.l1_loss(recon, x) + stft_loss(recon, x)
+def codec_loss(recon: torch.Tensor, x: torch.Tensor, wave_weight: float = 30.0, edge_weight: float = 4.0,
+               edge_samples: float = 16.0) -> torch.Tensor:
+    """Training loss of a reconstruction [B, C, S] against the input.
+
+    The waveform L1 is weighted up because its values are ~10x smaller than the spectral terms'
+    (audio rms ~0.1). Samples near the frame edges weigh up to 1 + edge_weight times more:
+    frames are decoded one by one and played back to back, so an error at an edge is a
+    discontinuity, which is heard as a click at the frame rate."""
+    S = x.shape[-1]
+    pos = torch.arange(S, device=x.device, dtype=x.dtype)
+    w = 1 + edge_weight * torch.exp(-torch.minimum(pos, S - 1 - pos) / edge_samples)
+    wave = ((recon - x).abs() * w).mean() / w.mean()
+    return wave_weight * wave + stft_loss(recon, x)
 
 
 # ---------------------------------------------------------------------------------------------
