@@ -82,6 +82,14 @@ def _eval(args: argparse.Namespace) -> None:
              args.report, horizons)
 
 
+def _export(args: argparse.Namespace) -> None:
+    from liveworld.train.export import export_world
+
+    if not args.run and not args.tokenizers:
+        raise LiveworldError("export needs a run directory or --tokenizers DIR")
+    export_world(args.run, args.out, half=not args.fp32, tokenizers_only=args.tokenizers)
+
+
 def _checkpoint(path: str | None) -> str:
     if path is not None:
         return path
@@ -151,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="continue OUT after a kill")
     tr.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     tr.set_defaults(fn=_train)
+
+    ex = sub.add_parser("export", help="a run -> a small self-contained world directory (fp16 weights + tokenizers)")
+    ex.add_argument("run", nargs="?", default=None)
+    ex.add_argument("--out", required=True)
+    ex.add_argument("--tokenizers", default=None, help="export only this tokenizers directory (video/ audio/ text/)")
+    ex.add_argument("--fp32", action="store_true", help="keep fp32 weights")
+    ex.set_defaults(fn=_export)
 
     ev = sub.add_parser("eval", help="evaluate a world model on held-out episodes")
     ev.add_argument("--checkpoint", default=None, help="run or checkpoint directory (default: the bundled world)")

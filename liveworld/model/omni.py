@@ -45,7 +45,7 @@ class OmniConfig:
     audio_channels: int = 16
     action_dim: int = 8
     text_vocab: int = 512
-    text_len: int = 16
+    text_len: int = 24
     guidance_dims: int = 2  # (text, action) guidance scales the distilled student takes as input
     frames: int = 6  # frames per training clip = the cache window the engine keeps
     rope_split: tuple[int, int, int] = (16, 24, 24)  # head dims rotated by frame, row, col

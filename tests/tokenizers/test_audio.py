@@ -51,16 +51,16 @@ def test_tiny_codec_overfits_one_batch():
     torch.manual_seed(0)
     cfg = A.fit_config(TINY, 22050, 630, 1)
     model = A.AudioCodec(cfg)
-    x = _sounds(8, 1, 630)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    x = _sounds(4, 1, 630)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
-    for _ in range(150):
+    for _ in range(100):
         loss = A.codec_loss(model(x)[0], x)
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    assert sum(losses[-10:]) / 10 < 0.5 * sum(losses[:5]) / 5
+    assert sum(losses[-5:]) / 5 < 0.4 * losses[0]  # ~0.25 in practice
 
 
 def test_codec_loss_is_zero_for_a_perfect_reconstruction_and_finite_on_silence():
@@ -76,6 +76,7 @@ def test_metrics_are_finite_on_silence():
     assert {"audio_snr_db", "audio_lsd_db", "audio_onset_recall", "audio_envelope_corr"} <= set(m)
     assert all(math.isfinite(v) for v in m.values())
     assert m["audio_onsets"] == 0 and m["audio_onset_recall"] == 1.0
+    assert A.audio_metrics(_Stub(lambda z: z), torch.zeros(8, 1, 1260, dtype=torch.int16))["audio_envelope_corr"] == 1.0
 
 
 class _Stub(torch.nn.Module):
@@ -110,7 +111,7 @@ def test_onset_measure_finds_a_synthetic_click():
     perfect = A.audio_metrics(_Stub(lambda z: z), val)
     assert perfect["audio_onsets"] == 1 and perfect["audio_onset_recall"] == 1.0 and perfect["audio_onset_precision"] == 1.0
     assert perfect["audio_lsd_db"] == pytest.approx(0.0, abs=1e-4) and perfect["audio_envelope_corr"] == pytest.approx(1.0)
-    assert perfect["audio_snr_db"] > 60
+    assert perfect["audio_snr_db"] > 60 and perfect["audio_edge_jump_ratio"] == pytest.approx(1.0)
 
     muted = A.audio_metrics(_Stub(lambda z: 0.01 * z), val)  # quieter but every onset is still there
     assert muted["audio_onset_recall"] == 1.0 and muted["audio_snr_db"] < 1
