@@ -136,9 +136,10 @@ class Block(nn.Module):
     def attention(self, x: torch.Tensor, rope, mask: torch.Tensor | None, kv_prefix=None):
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
-        q, k = apply_rope(self.q_norm(q), *rope), apply_rope(self.k_norm(k), *rope)
-        new_kv = (k, v)
-        if kv_prefix is not None:  # keys/values of clean frames computed earlier (the engine's cache)
+        q, k = self.q_norm(q), self.k_norm(k)
+        new_kv = (k, v)  # un-rotated: a cache re-rotates keys by their current place in its window
+        q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        if kv_prefix is not None:  # rotated keys/values of earlier tokens (the engine's cache)
             k = torch.cat([kv_prefix[0], k], 2)
             v = torch.cat([kv_prefix[1], v], 2)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
@@ -247,7 +248,7 @@ class OmniWorldModel(nn.Module):
         toks, conds = [], []
         if text is not None:
             toks.append(self.text_in(text) + self.kind_embed[0])
-        dtype = toks[0].dtype if toks else self.video_in.weight.dtype
+        dtype = self.video_in.weight.dtype
         w = guidance if guidance is not None else torch.zeros(B, self.cfg.guidance_dims, device=segments[0].video.device)
         w_emb = self.w_embed(w.to(dtype))
         conds.append(w_emb[:, None])  # slot 0: the text segment
@@ -282,6 +283,55 @@ class OmniWorldModel(nn.Module):
         for blk in self.blocks:
             x, _ = blk(x, cond, tab["slot"], rope, mask, video)
         return self._heads(x, cond, tab, lay, noisy.frames)
+
+    def forward_cached(self, seg: FrameInputs, prefix: list[tuple[torch.Tensor, torch.Tensor]] | None,
+                       frame: int, guidance: torch.Tensor | None = None, prefix_valid: torch.Tensor | None = None,
+                       want_kv: bool = False, want_heads: bool = True):
+        """One frame (seg with F = 1) attending to cached tokens, the streaming engine's pass.
+
+        prefix: per layer (rotated keys, values) [B, H, Lp, Dh] of the text and the cached frames;
+        `frame` is this frame's position relative to the cache. Returns (video velocity
+        [B, 1, C, h, w], audio velocity or None, per-layer un-rotated (k, v) of this frame if want_kv).
+        """
+        grid = tuple(seg.video.shape[-2:])
+        lay = self.layout(0, grid, 0, 1, frame)
+        x, cond = self.embed(None, [seg], guidance)
+        cond = cond[:, 1:]  # no text segment in this pass: slot 0 of `embed` is the text's
+        tab = lay.token_table(x.device)
+        tab["slot"] = tab["slot"] - 1
+        rope = rope_tables(tab, self.cfg.rope_split)
+        mask = None
+        if prefix_valid is not None:
+            keys_ok = torch.cat([prefix_valid, torch.ones(x.shape[0], x.shape[1], dtype=torch.bool, device=x.device)], 1)
+            mask = keys_ok[:, None, None, :]
+        video = (0, lay.tokens_per_frame, lay.video_offset, grid)
+        kvs = []
+        for i, blk in enumerate(self.blocks):
+            x, kv = blk(x, cond, tab["slot"], rope, mask, video, kv_prefix=prefix[i] if prefix else None)
+            kvs.append(kv)
+        v = a = None
+        if want_heads:
+            v, a = self._heads(x, cond, tab, lay, 1)
+        return v, a, (kvs if want_kv else None)
+
+    def text_kv(self, text: torch.Tensor, text_valid: torch.Tensor | None = None, guidance: torch.Tensor | None = None):
+        """Per-layer un-rotated (k, v) of the text segment alone: text attends only to itself,
+        so its keys never depend on frames and can be recomputed when the prompt changes."""
+        B, T = text.shape
+        x = self.text_in(text) + self.kind_embed[0]
+        w = guidance if guidance is not None else torch.zeros(B, self.cfg.guidance_dims, device=text.device)
+        cond = self.w_embed(w.to(x.dtype))[:, None]
+        tab = {"frame": torch.full((T,), -1, device=text.device), "row": torch.zeros(T, dtype=torch.long, device=text.device),
+               "col": torch.arange(T, device=text.device), "slot": torch.zeros(T, dtype=torch.long, device=text.device)}
+        rope = rope_tables(tab, self.cfg.rope_split)
+        mask = None
+        if text_valid is not None:
+            mask = (text_valid[:, None, :] | torch.eye(T, dtype=torch.bool, device=text.device)[None])[:, None]
+        kvs = []
+        for blk in self.blocks:
+            x, kv = blk(x, cond, tab["slot"], rope, mask, None)
+            kvs.append(kv)
+        return kvs
 
     def _heads(self, x, cond, tab, lay: Layout, n_noisy: int):
         B = x.shape[0]

@@ -57,7 +57,7 @@ def _train_preset(name: str) -> TrainConfig:
     if name == "tiny":
         return TrainConfig(batch_size=4, lr=2e-3, warmup_steps=5, steps=40, save_every_steps=20, log_every_steps=5)
     if name == "cpu":
-        return TrainConfig(batch_size=8, lr=5e-4, steps=100000, minutes=90.0)
+        return TrainConfig(batch_size=8, lr=5e-4, steps=100000, minutes=85.0, save_every_steps=200)
     if name == "gpu":
         return TrainConfig(batch_size=64, lr=3e-4, warmup_steps=2000, steps=300000, save_every_steps=2000, compile=True)
     raise LiveworldError(f"unknown preset {name!r}; choose one of: tiny, cpu, gpu")
