@@ -9,7 +9,6 @@ real-time case), the median of repeated runs, with the FLOPs of the same call be
 from __future__ import annotations
 
 import json
-import platform
 import statistics
 import time
 from datetime import date
@@ -20,7 +19,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from liveworld.bundled import bundled_tokenizers_dir, bundled_world, heldout_seed
-from liveworld.common import LiveworldError
+from liveworld.common import LiveworldError, machine_description
 from liveworld.data.arrays import resize_frames
 from liveworld.data.episode import Episode
 from liveworld.data.shards import Dataset
@@ -111,7 +110,7 @@ def bench_tokenizers(checkpoint: str | None = None, data: str | None = None, fra
         res["audio_encode_ms"] = round(time_ms(lambda: audio.encode(a1)), 2)
         res["audio_decode_ms"] = round(time_ms(lambda: audio.decode(za)), 2)
     res.update({"threads": torch.get_num_threads(), "date": date.today().isoformat(),
-                "machine": f"{platform.machine()} {platform.processor() or ''} {torch.get_num_threads()} threads".strip()})
+                "machine": machine_description()})
     rows = [(k, v) for k, v in res.items() if k not in ("bench",)]
     width = max(len(k) for k, _ in rows)
     print("tokenizers benchmark")
