@@ -1,0 +1,26 @@
+"""A stream's state as plain data: its KV cache, the last frame's latents (the next frame's
+"previous frame" input), its text, its frame counter and its random generator. The engine
+steps sessions; a session does nothing by itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from liveworld.engine.cache import KVCache
+
+
+@dataclass
+class Session:
+    cache: KVCache
+    generator: torch.Generator
+    start: int = 0
+    text: str = ""
+    frame_index: int = 0
+    last_video: torch.Tensor | None = None  # [1, C, h, w]
+    last_audio: torch.Tensor | None = None  # [1, Na, Ca]
+    opening: np.ndarray | None = None  # the decoded last opening frame, shown before the first step
+    last_step_ms: float = 0.0
+    info: dict = field(default_factory=dict)

@@ -1,0 +1,80 @@
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from liveworld.common import LiveworldError
+from liveworld.engine.runner import WorldEngine
+from liveworld.engine.sampler import History, predict_next
+from liveworld.train.config import preset
+from liveworld.train.loop import train
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_world, tmp_path_factory):
+    out = tmp_path_factory.mktemp("engine") / "run"
+    run = preset("tiny")
+    run = dataclasses.replace(run, train=dataclasses.replace(run.train, steps=2))
+    train(str(tiny_world / "data"), str(out), run, str(tiny_world / "tok"), progress=False)
+    return out
+
+
+def randomized_engine(run, steps=2) -> WorldEngine:
+    eng = WorldEngine.load(run, device="cpu", steps=steps, threads=1)
+    torch.manual_seed(1)
+    with torch.no_grad():  # zero-initialised gates would make every comparison trivially equal
+        for p in eng.model.parameters():
+            if p.abs().sum() == 0:
+                p.normal_(0, 0.2)
+    return eng
+
+
+def test_cached_step_equals_full_context_forward(tiny_run):
+    eng = randomized_engine(tiny_run, steps=2)
+    s = eng.new_session(seed=3)
+    assert len(s.cache) == eng.window  # the opening frames fill the window exactly
+    k, W = s.start, eng.window
+    st = eng.starts
+    hist = History(st["video"][k][None, : W + 1], st["action"][k][None, : W + 1], st["audio"][k][None, : W + 1])
+    action = eng.action_vector(["MOVE_FORWARD", "TURN_LEFT"])
+    gen = torch.Generator().manual_seed(123)
+    ref_v, ref_a = predict_next(eng.model, hist, action[None], st["text_ids"][k][None], st["text_valid"][k][None],
+                                steps=2, generator=gen)
+    s.generator = torch.Generator().manual_seed(123)
+    v, a = eng.step_latent(s, action)
+    assert torch.allclose(v, ref_v, atol=1e-4), (v - ref_v).abs().max()
+    assert torch.allclose(a, ref_a, atol=1e-4)
+
+
+def test_positions_and_memory_stay_bounded(tiny_run):
+    eng = randomized_engine(tiny_run, steps=1)
+    s = eng.new_session(seed=0)
+    sizes = []
+    for i in range(3 * eng.window + 5):
+        frame, sound = eng.step(s, ["MOVE_FORWARD"] if i % 2 else [])
+        sizes.append(s.cache.nbytes())
+    assert frame.dtype == np.uint8 and frame.shape == (24, 32, 3)
+    assert sound.dtype == np.int16 and sound.shape == (1260, 2)
+    assert len(s.cache) == s.cache.capacity == eng.window
+    assert len(set(sizes[eng.window:])) == 1  # flat once the window is full
+    assert s.frame_index == 3 * eng.window + 5
+
+
+def test_sink_frame_is_kept_and_text_changes_midstream(tiny_run):
+    eng = randomized_engine(tiny_run, steps=1)
+    s = eng.new_session(seed=0)
+    sink = s.cache.frames[0]
+    for _ in range(2 * eng.window):
+        eng.step(s, [])
+    assert s.cache.frames[0] is sink
+    before = s.cache.text[0][0].clone()
+    eng.step(s, [], text="a door opens")
+    assert s.text == "a door opens" and not torch.equal(before, s.cache.text[0][0])
+
+
+def test_unknown_action_is_named(tiny_run):
+    eng = randomized_engine(tiny_run)
+    s = eng.new_session()
+    with pytest.raises(LiveworldError, match="unknown action"):
+        eng.step(s, ["JUMP"])
