@@ -5,6 +5,7 @@
     data info        what a dataset holds                                  (data/)
     train-tokenizer  train the video autoencoder or the audio codec       (tokenizers/)
     train            train the Omni world model (torchrun for many GPUs)   (model/, flow/, train/)
+    play             the world in the browser, or --headless to a video     (engine/, serve/)
     eval             fidelity, rollouts, controllability, stability        (eval/)
     bench            record / tokenizers benchmarks                        (bench/)
 
@@ -80,6 +81,17 @@ def _eval(args: argparse.Namespace) -> None:
         raise LiveworldError(f"--horizons must be comma-separated frame counts like 1,8,32,128, got {args.horizons!r}") from e
     run_eval(_checkpoint(args.checkpoint), args.data, args.steps, args.frames, args.starts, args.stability_frames,
              args.report, horizons)
+
+
+def _play(args: argparse.Namespace) -> None:
+    from liveworld.engine.runner import WorldEngine
+    from liveworld.serve.play import headless, serve
+
+    engine = WorldEngine.load(args.checkpoint, device=args.device, steps=args.steps, threads=args.threads)
+    if args.headless:
+        headless(engine, args.frames, args.actions, args.out, seed=args.seed)
+    else:
+        serve(engine, args.host, args.port, args.fps, args.seed)
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -159,6 +171,20 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="continue OUT after a kill")
     tr.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     tr.set_defaults(fn=_train)
+
+    pl = sub.add_parser("play", help="play the world in the browser (or --headless to a video file)")
+    pl.add_argument("--checkpoint", default=None, help="run or world directory (default: the bundled world)")
+    pl.add_argument("--steps", type=int, default=1, help="flow steps per frame")
+    pl.add_argument("--host", default="127.0.0.1")
+    pl.add_argument("--port", type=int, default=8000)
+    pl.add_argument("--fps", type=float, default=None, help="frame clock (default: the world's frame rate)")
+    pl.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    pl.add_argument("--headless", action="store_true", help="write --frames frames to --out instead of serving")
+    pl.add_argument("--frames", type=int, default=300)
+    pl.add_argument("--actions", default="random", help="random, or a file with one action per line")
+    pl.add_argument("--out", default="out.mp4")
+    pl.add_argument("--seed", type=int, default=0)
+    pl.set_defaults(fn=_play)
 
     ex = sub.add_parser("export", help="a run -> a small self-contained world directory (fp16 weights + tokenizers)")
     ex.add_argument("run", nargs="?", default=None)

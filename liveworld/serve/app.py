@@ -1,0 +1,157 @@
+"""The web server: FastAPI + one WebSocket per player, the page in serve/static/.
+
+Protocol on /ws (all client messages are JSON text, at most MAX_MESSAGE_BYTES):
+    {"type": "keys", "keys": ["KeyW", "Space"], "t": <client ms>}   the keys held now
+    {"type": "text", "text": "..."}                                  change the text condition
+    {"type": "reset"}                                                start over
+    {"type": "ping", "t": <client ms>}                               answered with "pong"
+The server answers a bad message with {"type": "error", "message": ...} and keeps serving.
+Frames go out as binary messages: uint32 little-endian header length, a JSON header (frame
+index, width, height, audio samples and channels, step_ms, ack_t, missed deadlines), the RGB
+bytes, then the int16 audio bytes.
+
+Knows HTTP and the protocol; the model runs only in serve/worker.py's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from liveworld.engine.runner import WorldEngine
+from liveworld.serve.worker import Client, FrameMessage, ModelWorker
+from liveworld.tokenizers.action import DOOM_KEYMAP
+
+STATIC = Path(__file__).parent / "static"
+MAX_MESSAGE_BYTES = 4096
+MAX_TEXT_CHARS = 200
+
+
+def keymap_for(engine: WorldEngine) -> dict[str, str]:
+    names = engine.action_space.names
+    if all(n in names for n in set(DOOM_KEYMAP.values())):
+        return dict(DOOM_KEYMAP)
+    # any other world: digits and letters in the order of its actions
+    keys = [f"Digit{i}" for i in range(1, 10)] + [f"Key{c}" for c in "QWERTYUIOPASDFGHJKLZXCVBNM"]
+    return {k: n for k, n in zip(keys, names)}
+
+
+def encode_frame(msg: FrameMessage) -> bytes:
+    h, w = msg.frame.shape[:2]
+    audio = msg.audio if msg.audio is not None else None
+    header = {"type": "frame", "index": msg.index, "width": w, "height": h, "step_ms": round(msg.step_ms, 2),
+              "ack_t": msg.ack_t, "missed": msg.missed, "text": msg.text,
+              "audio_samples": 0 if audio is None else int(audio.shape[0]),
+              "audio_channels": 0 if audio is None else int(audio.shape[1])}
+    hb = json.dumps(header).encode()
+    parts = [struct.pack("<I", len(hb)), hb, msg.frame.tobytes()]
+    if audio is not None:
+        parts.append(audio.astype("<i2").tobytes())
+    return b"".join(parts)
+
+
+def parse_message(raw: str, keymap: dict[str, str]) -> tuple[str, dict]:
+    """-> (kind, payload) or raises ValueError with the message to send back."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise ValueError(f"message of {len(raw)} bytes is over the limit of {MAX_MESSAGE_BYTES}")
+    try:
+        msg = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"message is not JSON ({e.msg})") from None
+    if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+        raise ValueError('message must be a JSON object with a "type"')
+    kind = msg["type"]
+    if kind == "keys":
+        keys = msg.get("keys")
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys) or len(keys) > 16:
+            raise ValueError('"keys" must be a list of at most 16 key codes')
+        t = msg.get("t")
+        actions = sorted({keymap[k] for k in keys if k in keymap})
+        return "keys", {"actions": actions, "t": float(t) if isinstance(t, (int, float)) else None}
+    if kind == "text":
+        text = msg.get("text")
+        if not isinstance(text, str) or len(text) > MAX_TEXT_CHARS:
+            raise ValueError(f'"text" must be a string of at most {MAX_TEXT_CHARS} characters')
+        return "text", {"text": text}
+    if kind in ("reset", "ping"):
+        return kind, {"t": msg.get("t")}
+    raise ValueError(f"unknown message type {kind!r}; expected keys, text, reset or ping")
+
+
+def create_app(engine: WorldEngine, fps: float | None = None, max_clients: int = 4, seed: int = 0) -> FastAPI:
+    worker = ModelWorker(engine, fps, max_clients, seed)
+    keymap = keymap_for(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        worker.start()
+        yield
+        worker.stop()
+
+    app = FastAPI(title="liveworld", lifespan=lifespan)
+    app.state.worker = worker
+
+    @app.get("/", response_class=HTMLResponse)
+    async def page() -> str:
+        return (STATIC / "index.html").read_text()
+
+    @app.get("/info")
+    async def info() -> JSONResponse:
+        w, h = engine.frame_size
+        return JSONResponse({"world": engine.meta["world"]["world"], "width": w, "height": h, "fps": 1.0 / worker.period,
+                             "sample_rate_hz": engine.sample_rate_hz, "keymap": keymap, "steps": engine.steps,
+                             "actions": engine.action_space.names, "description": engine.meta["world"].get("description", "")})
+
+    @app.websocket("/ws")
+    async def ws(socket: WebSocket) -> None:
+        await socket.accept()
+        client: Client | None = worker.add(asyncio.get_running_loop())
+        if client is None:
+            await socket.send_text(json.dumps({"type": "error", "message": f"the server is full ({max_clients} players); try later"}))
+            await socket.close()
+            return
+        sender = asyncio.create_task(_send_frames(socket, client))
+        try:
+            while True:
+                event = await socket.receive()
+                if event["type"] == "websocket.disconnect":
+                    break
+                raw = event.get("text")
+                if raw is None:
+                    await socket.send_text(json.dumps({"type": "error", "message": "binary messages are not accepted; send JSON text"}))
+                    continue
+                try:
+                    kind, payload = parse_message(raw, keymap)
+                except ValueError as e:
+                    await socket.send_text(json.dumps({"type": "error", "message": str(e)}))
+                    continue
+                if kind == "keys":
+                    client.actions, client.action_t = payload["actions"], payload["t"]
+                elif kind == "text":
+                    client.text = payload["text"]
+                elif kind == "reset":
+                    client.reset = True
+                elif kind == "ping":
+                    await socket.send_text(json.dumps({"type": "pong", "t": payload["t"]}))
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            sender.cancel()
+            worker.remove(client)
+
+    return app
+
+
+async def _send_frames(socket: WebSocket, client: Client) -> None:
+    try:
+        while True:
+            msg = await client.queue.get()
+            await socket.send_bytes(encode_frame(msg))
+    except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
+        pass
