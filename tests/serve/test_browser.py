@@ -1,0 +1,88 @@
+"""A real browser: headless Chromium (Debian's package) driven by Playwright against `liveworld play`."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (scripts/test.sh installs it)")
+
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from liveworld.bundled import BUNDLED_WORLD_DIR
+
+    checkpoint = os.environ.get("LIVEWORLD_TEST_CHECKPOINT", str(BUNDLED_WORLD_DIR))
+    if not (Path(checkpoint) / "config.json").exists() and not (Path(checkpoint) / "checkpoint").exists():
+        pytest.skip("no bundled world to play")
+    port = free_port()
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    proc = subprocess.Popen([sys.executable, "-m", "liveworld.cli", "--threads", "1", "play", "--checkpoint", checkpoint,
+                             "--port", str(port), "--fps", "20"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "info", timeout=1)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stdout.read().decode())
+            time.sleep(0.3)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+def fingerprints(page, frames: int, hold: str | None = None) -> list[float]:
+    page.wait_for_function("window.lwFrames && window.lwFrames.length >= 1", timeout=60000)
+    if hold:
+        page.keyboard.down(hold)
+    page.wait_for_function(f"window.lwFrames.length >= {frames}", timeout=120000)
+    if hold:
+        page.keyboard.up(hold)
+    return page.evaluate(f"window.lwFrames.slice(0, {frames})")
+
+
+def test_page_plays_and_a_held_key_changes_the_world(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page()
+            page.goto(server)
+            idle = fingerprints(page, 30)
+            page.close()
+            page = browser.new_page()  # a new player starts from the same opening and noise
+            page.goto(server)
+            held = fingerprints(page, 30, hold="KeyW")
+            assert page.locator(".key.on").count() == 0  # released again
+            shot = tmp_path / "play.png"
+            page.screenshot(path=str(shot))
+            assert shot.stat().st_size > 1000
+            fps_text = page.locator("#fps").inner_text()
+        finally:
+            browser.close()
+    assert idle[0] == held[0], "both players open on the same frame"
+    diverged = sum(a != b for a, b in zip(idle[10:], held[10:]))
+    assert diverged >= 10, f"holding W should change the generated frames ({idle[-5:]} vs {held[-5:]})"
+    assert "FPS" in fps_text
+    print(f"screenshot: {shot}")
