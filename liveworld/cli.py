@@ -111,6 +111,11 @@ def _checkpoint(path: str | None) -> str:
 
 
 def _bench(args: argparse.Namespace) -> None:
+    if args.what == "engine":
+        from liveworld.bench.engine import bench_engine
+
+        bench_engine(args.checkpoint, frames=args.frames or 300, steps=args.steps_engine, threads=args.threads)
+        return
     if args.what == "record":
         from liveworld.bench.record import bench_record
 
@@ -118,7 +123,7 @@ def _bench(args: argparse.Namespace) -> None:
     else:
         from liveworld.bench.tokenizers import bench_tokenizers
 
-        bench_tokenizers(checkpoint=args.checkpoint, data=args.data, frames=args.frames, as_json=args.json)
+        bench_tokenizers(checkpoint=args.checkpoint, data=args.data, frames=args.frames or 512, as_json=args.json)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,11 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(fn=_eval)
 
     b = sub.add_parser("bench", help="benchmarks: a table, then one JSON line")
-    b.add_argument("what", choices=["record", "tokenizers"])
-    b.add_argument("--checkpoint", default=None, help="tokenizers directory (default: the bundled world's)")
+    b.add_argument("what", choices=["record", "tokenizers", "engine"])
+    b.add_argument("--checkpoint", default=None, help="tokenizers: a tokenizers directory; engine: a world (default: bundled)")
     b.add_argument("--data", default=None, help="dataset (default: a fresh validation episode)")
     b.add_argument("--steps", type=int, default=600, help="record: steps per world")
-    b.add_argument("--frames", type=int, default=512, help="tokenizers: frames to evaluate")
+    b.add_argument("--frames", type=int, default=None, help="tokenizers: frames to evaluate (512); engine: frames to stream (300)")
+    b.add_argument("--sampling-steps", dest="steps_engine", type=int, default=1, help="engine: flow steps per frame")
     b.add_argument("--json", action="store_true", help="(the JSON line is always printed last)")
     b.set_defaults(fn=_bench)
     return p

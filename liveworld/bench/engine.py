@@ -1,0 +1,109 @@
+"""`liveworld bench engine`: how fast the streaming engine makes frames, and whether time and
+memory stay flat as the stream grows. Prints a table, then one JSON line last.
+
+Per frame: the flow steps, the cache write and both decoders, at batch 1, as `play` runs them.
+The action-to-frame latency here is the engine's part (an action given now shapes the very next
+frame, so it is one step); the browser adds transport and the frame clock on top.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+from datetime import date
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from liveworld.common import machine_description
+from liveworld.engine.runner import WorldEngine
+from liveworld.serve.play import random_actions
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_stream(engine: WorldEngine, frames: int, seed: int = 0) -> dict:
+    actions = random_actions(engine, frames, seed)
+    t0 = time.perf_counter()
+    s = engine.new_session(seed=seed)
+    engine.step(s, actions[0])
+    first_ms = (time.perf_counter() - t0) * 1000
+    nfe0 = engine.nfe
+    times, rss = [], {}
+    for i in range(1, frames):
+        t = time.perf_counter()
+        engine.step(s, actions[i])
+        times.append((time.perf_counter() - t) * 1000)
+        if i + 1 == 100:
+            rss["100"] = rss_mb()
+    rss["last"] = rss_mb()
+    times_arr = np.array(times)
+    q = max(1, len(times_arr) // 10)
+    return {"first_frame_ms": first_ms, "times": times_arr, "nfe_per_frame": (engine.nfe - nfe0) / max(1, frames - 1),
+            "rss": rss, "kv_cache_bytes": s.cache.nbytes(), "cache_frames": len(s.cache),
+            "ms_first_tenth": float(np.median(times_arr[:q])), "ms_last_tenth": float(np.median(times_arr[-q:]))}
+
+
+def bench_engine(checkpoint: str | None = None, frames: int = 300, steps: int = 1, threads: int | None = None,
+                 sweep: tuple[int, ...] = (1, 2, 4, 8), sweep_frames: int = 60) -> dict:
+    engine = WorldEngine.load(checkpoint, steps=steps, threads=threads)
+    params = sum(p.numel() for p in engine.model.parameters())
+    warm = engine.new_session(seed=99)
+    for _ in range(5):
+        engine.step(warm, [])
+    with FlopCounterMode(display=False) as fc:
+        engine.step(warm, [])
+    gflop = fc.get_total_flops() / 1e9
+    main = run_stream(engine, frames)
+    t = main["times"]
+    sweep_rows = []
+    for k in sweep:
+        engine.steps = k
+        r = run_stream(engine, sweep_frames, seed=1)
+        with FlopCounterMode(display=False) as fc:
+            engine.step(warm, [])
+        sweep_rows.append({"steps": k, "ms_p50": round(float(np.median(r["times"])), 2),
+                           "fps_p50": round(1000 / float(np.median(r["times"])), 1), "gflop": round(fc.get_total_flops() / 1e9, 3)})
+    engine.steps = steps
+    p50, p95 = float(np.percentile(t, 50)), float(np.percentile(t, 95))
+    res = {
+        "bench": "engine", "world": engine.meta["world"]["world"], "checkpoint": engine.meta["path"],
+        "frame_size": f"{engine.frame_size[0]}x{engine.frame_size[1]}", "steps": steps, "frames": frames,
+        "fps_p50": round(1000 / p50, 1), "ms_per_frame_p50": round(p50, 2), "ms_per_frame_p95": round(p95, 2),
+        "action_latency_ms_p50": round(p50, 2), "first_frame_ms": round(main["first_frame_ms"], 1),
+        "nfe_per_frame": round(main["nfe_per_frame"], 2), "gflop_per_frame": round(gflop, 3),
+        "flop_limit_fps_at_86_gflops_per_core": round(86.0 * torch.get_num_threads() / max(gflop, 1e-9), 1),
+        "params_m": round(params / 1e6, 2), "kv_cache_bytes": main["kv_cache_bytes"], "cache_frames": main["cache_frames"],
+        "peak_rss_mb": round(peak_rss_mb(), 1), "rss_mb_frame_100": round(main["rss"]["100"], 1) if "100" in main["rss"] else None,
+        "rss_mb_last": round(main["rss"]["last"], 1),
+        "ms_first_tenth": round(main["ms_first_tenth"], 2), "ms_last_tenth": round(main["ms_last_tenth"], 2),
+        "fps_by_steps": sweep_rows, "threads": torch.get_num_threads(), "machine": machine_description(),
+        "date": date.today().isoformat(),
+    }
+    print(f"engine benchmark: {res['world']} at {res['frame_size']}, {steps} step(s), {frames} frames, {res['threads']} threads")
+    rows = [("FPS (p50)", res["fps_p50"]), ("ms per frame p50 / p95", f"{res['ms_per_frame_p50']} / {res['ms_per_frame_p95']}"),
+            ("action-to-frame latency (engine)", f"{res['action_latency_ms_p50']} ms"), ("time to first frame", f"{res['first_frame_ms']} ms"),
+            ("network evaluations per frame", res["nfe_per_frame"]), ("GFLOP per frame", res["gflop_per_frame"]),
+            ("FLOP-limit FPS (86 GFLOP/s per core)", res["flop_limit_fps_at_86_gflops_per_core"]),
+            ("parameters", f"{res['params_m']} M"), ("KV cache", f"{res['kv_cache_bytes'] / 1024:.0f} KiB ({res['cache_frames']} frames)"),
+            ("RSS at frame 100 / last", f"{res['rss_mb_frame_100']} / {res['rss_mb_last']} MB"), ("peak RSS", f"{res['peak_rss_mb']} MB"),
+            ("ms per frame, first / last tenth", f"{res['ms_first_tenth']} / {res['ms_last_tenth']}")]
+    for k, v in rows:
+        print(f"  {k:<38} {v}")
+    print(f"  {'steps':>5} {'ms p50':>8} {'FPS':>7} {'GFLOP':>7}")
+    for r in sweep_rows:
+        print(f"  {r['steps']:>5} {r['ms_p50']:>8} {r['fps_p50']:>7} {r['gflop']:>7}")
+    print(json.dumps(res))
+    return res
