@@ -13,4 +13,5 @@ if ! command -v chromium >/dev/null; then
   fi
 fi
 export OMP_WAIT_POLICY=PASSIVE
+.venv/bin/ruff check liveworld tests --select F,E9   # unused names, syntax errors
 exec .venv/bin/python -m pytest tests -q "$@"

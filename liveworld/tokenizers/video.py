@@ -16,7 +16,7 @@ This module knows frames and latents, not datasets, training or the world model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F

@@ -44,6 +44,7 @@ def export_world(run: str | Path, out: str | Path, half: bool = True, tokenizers
             raise LiveworldError(f"{run} holds no trained world (no checkpoint/config.json)")
         _copy_checkpoint(ckpt, out, dtype)
         src = ckpt / "tokenizers"
+        write_start_contexts(ckpt, out)
     for sub in ("video", "audio", "text"):
         if (src / sub).exists():
             target = out / "tokenizers" / sub
@@ -53,6 +54,17 @@ def export_world(run: str | Path, out: str | Path, half: bool = True, tokenizers
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"exported to {out} ({size / 2**20:.1f} MiB)")
     return out
+
+
+def write_start_contexts(ckpt: Path, out: Path, count: int = 8, frames: int = 16) -> None:
+    """The opening frames of a few training episodes (as tokens), so `play` can start a stream
+    from real frames without the dataset."""
+    from liveworld.engine.runner import load_start_contexts
+
+    starts = load_start_contexts(ckpt)
+    k = min(count, starts["video"].shape[0])
+    save_file({name: v[:k, :frames].contiguous() if v.ndim > 2 else v[:k].contiguous() for name, v in starts.items()},
+              str(out / "start.safetensors"))
 
 
 def read_world_json(out: Path) -> dict:

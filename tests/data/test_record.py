@@ -1,5 +1,4 @@
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -9,7 +8,6 @@ import numpy as np
 import pytest
 
 from liveworld.common import LiveworldError
-from liveworld.data import record as record_mod
 from liveworld.data.record import record, record_episode
 from liveworld.data.shards import Dataset
 from liveworld.data.worlds import make_world

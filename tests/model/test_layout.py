@@ -1,4 +1,3 @@
-import torch
 
 from liveworld.model.layout import Layout
 

@@ -20,14 +20,10 @@ def tiny_run(**train_overrides):
 
 def test_loss_decreases_on_a_tiny_overfit(tiny_world, tmp_path):
     run = tiny_run(steps=60, lr=3e-3, p_drop_action=0.0, p_drop_text=0.0, log_every_steps=1000, save_every_steps=1000)
-    # overfit: the same clips every step
-    from liveworld.train import loop
-
     first = train(str(tiny_world / "data"), str(tmp_path / "a"), dataclasses.replace(run, train=dataclasses.replace(run.train, steps=1)),
                   str(tiny_world / "tok"), progress=False)
     last = train(str(tiny_world / "data"), str(tmp_path / "b"), run, str(tiny_world / "tok"), progress=False)
     assert last["loss"] < 0.8 * first["loss"], (first, last)
-    del loop
 
 
 def test_checkpoint_round_trip_and_resume(tiny_world, tmp_path):
