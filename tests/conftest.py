@@ -43,3 +43,17 @@ def tiny_world(tmp_path_factory):
     record("doom:deathmatch", 3, 40, root / "data", "explore", seed=11, val_every=3, progress=False)
     make_tiny_tokenizers(root / "data", root / "tok")
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_world, tmp_path_factory):
+    """A tiny world model trained for two steps on `tiny_world`: a run directory for engine,
+    server, play and eval tests."""
+    from liveworld.train.config import preset
+    from liveworld.train.loop import train
+
+    out = tmp_path_factory.mktemp("tiny_run") / "run"
+    run = preset("tiny")
+    run = dataclasses.replace(run, train=dataclasses.replace(run.train, steps=2))
+    train(str(tiny_world / "data"), str(out), run, str(tiny_world / "tok"), progress=False)
+    return out

@@ -1,19 +1,12 @@
-import dataclasses
-
 import gymnasium
 import numpy as np
 from gymnasium.utils.env_checker import check_env
 
 import liveworld  # noqa: F401  (registers liveworld/World-v0)
-from liveworld.train.config import preset
-from liveworld.train.loop import train
 
 
-def test_world_model_is_a_gymnasium_env(tiny_world, tmp_path):
-    run = preset("tiny")
-    run = dataclasses.replace(run, train=dataclasses.replace(run.train, steps=2))
-    train(str(tiny_world / "data"), str(tmp_path / "run"), run, str(tiny_world / "tok"), progress=False)
-    env = gymnasium.make("liveworld/World-v0", checkpoint=str(tmp_path / "run"), render_mode="rgb_array", threads=1)
+def test_world_model_is_a_gymnasium_env(tiny_run):
+    env = gymnasium.make("liveworld/World-v0", checkpoint=str(tiny_run), render_mode="rgb_array", threads=1)
     check_env(env.unwrapped, skip_render_check=False)
     obs, info = env.reset(seed=0)
     assert obs.shape == (24, 32, 3) and obs.dtype == np.uint8

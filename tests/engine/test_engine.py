@@ -1,5 +1,3 @@
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
@@ -7,17 +5,6 @@ import torch
 from liveworld.common import LiveworldError
 from liveworld.engine.runner import WorldEngine
 from liveworld.engine.sampler import History, predict_next
-from liveworld.train.config import preset
-from liveworld.train.loop import train
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tiny_world, tmp_path_factory):
-    out = tmp_path_factory.mktemp("engine") / "run"
-    run = preset("tiny")
-    run = dataclasses.replace(run, train=dataclasses.replace(run.train, steps=2))
-    train(str(tiny_world / "data"), str(out), run, str(tiny_world / "tok"), progress=False)
-    return out
 
 
 def randomized_engine(run, steps=2) -> WorldEngine:

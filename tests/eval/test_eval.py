@@ -2,17 +2,10 @@ import json
 
 from liveworld.cli import main
 from liveworld.eval.evaluate import evaluate
-from liveworld.train.config import preset
-from liveworld.train.loop import train
 
 
-def test_eval_end_to_end_on_a_tiny_model(tiny_world, tmp_path, capsys):
-    import dataclasses
-
-    run = preset("tiny")
-    run = dataclasses.replace(run, train=dataclasses.replace(run.train, steps=2))
-    train(str(tiny_world / "data"), str(tmp_path / "run"), run, str(tiny_world / "tok"), progress=False)
-    res = evaluate(str(tmp_path / "run"), str(tiny_world / "data"), steps=1, frames=8, starts=2,
+def test_eval_end_to_end_on_a_tiny_model(tiny_world, tiny_run, tmp_path, capsys):
+    res = evaluate(str(tiny_run), str(tiny_world / "data"), steps=1, frames=8, starts=2,
                    stability_frames=12, report=str(tmp_path / "report"), horizons=(1, 4, 8))
     for k in ("next_frame_psnr_db", "copy_last_psnr_db", "rollout_psnr_db", "action_delta_psnr_db", "audio_lsd_db"):
         assert k in res
@@ -20,7 +13,7 @@ def test_eval_end_to_end_on_a_tiny_model(tiny_world, tmp_path, capsys):
     assert 0 <= res["stability"]["frac_in_real_range"] <= 1
     assert (tmp_path / "report" / "index.html").exists() and (tmp_path / "report" / "strips.png").exists()
     capsys.readouterr()
-    assert main(["eval", "--checkpoint", str(tmp_path / "run"), "--data", str(tiny_world / "data"), "--frames", "4",
+    assert main(["eval", "--checkpoint", str(tiny_run), "--data", str(tiny_world / "data"), "--frames", "4",
                  "--starts", "1", "--stability-frames", "0", "--horizons", "1,8"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert "next-frame PSNR" in out[2]

@@ -1,4 +1,3 @@
-import dataclasses
 import json
 
 import av
@@ -8,21 +7,10 @@ from liveworld.bench.engine import bench_engine
 from liveworld.common import LiveworldError
 from liveworld.engine.runner import WorldEngine
 from liveworld.serve.play import actions_from_file, headless
-from liveworld.train.config import preset
-from liveworld.train.loop import train
 
 
-@pytest.fixture(scope="module")
-def run_dir(tiny_world, tmp_path_factory):
-    out = tmp_path_factory.mktemp("play") / "run"
-    run = preset("tiny")
-    run = dataclasses.replace(run, train=dataclasses.replace(run.train, steps=2))
-    train(str(tiny_world / "data"), str(out), run, str(tiny_world / "tok"), progress=False)
-    return out
-
-
-def test_headless_writes_video_with_sound(run_dir, tmp_path):
-    eng = WorldEngine.load(run_dir, device="cpu", threads=1)
+def test_headless_writes_video_with_sound(tiny_run, tmp_path):
+    eng = WorldEngine.load(tiny_run, device="cpu", threads=1)
     res = headless(eng, 12, "random", str(tmp_path / "out.mp4"))
     assert res["audio"]
     with av.open(str(tmp_path / "out.mp4")) as c:
@@ -31,12 +19,12 @@ def test_headless_writes_video_with_sound(run_dir, tmp_path):
     assert kinds == ["audio", "video"] and frames == 12
 
 
-def test_actions_file(run_dir, tmp_path):
+def test_actions_file(tiny_run, tmp_path):
     f = tmp_path / "acts.txt"
     f.write_text('MOVE_FORWARD, TURN_LEFT\n\n["ATTACK"]\n')
     assert actions_from_file(str(f), 5) == [["MOVE_FORWARD", "TURN_LEFT"], [], ["ATTACK"], ["MOVE_FORWARD", "TURN_LEFT"], []]
     f.write_text('["JUMP"]\n')
-    eng = WorldEngine.load(run_dir, device="cpu", threads=1)
+    eng = WorldEngine.load(tiny_run, device="cpu", threads=1)
     with pytest.raises(LiveworldError, match="unknown action"):
         headless(eng, 3, str(f), str(tmp_path / "x.mp4"))
     assert not (tmp_path / "x.mp4").exists()
@@ -47,8 +35,8 @@ def test_actions_file(run_dir, tmp_path):
         actions_from_file(str(tmp_path / "none.txt"), 3)
 
 
-def test_engine_bench_json_last(run_dir, capsys):
-    bench_engine(str(run_dir), frames=12, steps=1, threads=1, sweep=(1, 2), sweep_frames=4)
+def test_engine_bench_json_last(tiny_run, capsys):
+    bench_engine(str(tiny_run), frames=12, steps=1, threads=1, sweep=(1, 2), sweep_frames=4)
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for k in ("fps_p50", "ms_per_frame_p50", "ms_per_frame_p95", "first_frame_ms", "nfe_per_frame", "gflop_per_frame",
               "peak_rss_mb", "rss_mb_frame_100", "rss_mb_last"):

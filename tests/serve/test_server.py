@@ -1,4 +1,3 @@
-import dataclasses
 import json
 import struct
 
@@ -7,17 +6,11 @@ from fastapi.testclient import TestClient
 
 from liveworld.engine.runner import WorldEngine
 from liveworld.serve.app import MAX_MESSAGE_BYTES, create_app, parse_message
-from liveworld.train.config import preset
-from liveworld.train.loop import train
 
 
 @pytest.fixture(scope="module")
-def engine(tiny_world, tmp_path_factory):
-    out = tmp_path_factory.mktemp("serve") / "run"
-    run = preset("tiny")
-    run = dataclasses.replace(run, train=dataclasses.replace(run.train, steps=2))
-    train(str(tiny_world / "data"), str(out), run, str(tiny_world / "tok"), progress=False)
-    return WorldEngine.load(out, device="cpu", threads=1)
+def engine(tiny_run):
+    return WorldEngine.load(tiny_run, device="cpu", threads=1)
 
 
 def read_frame(ws):
