@@ -37,23 +37,25 @@ def load_start_contexts(ckpt: Path) -> dict[str, torch.Tensor]:
     f = ckpt / "start.safetensors"
     if f.exists():
         return load_file(str(f))
-    cache = ckpt.parent / "cache" / "latents-train.safetensors"
-    if cache.exists():
-        from liveworld.train.data import Latents
+    for cache in (ckpt.parent / "cache" / "latents-train", ckpt.parent / "cache" / "latents-train.safetensors"):
+        if cache.exists():
+            from liveworld.train.data import Latents
 
-        return start_contexts_from_latents(Latents.load(cache), count=8, frames=16)
+            return start_contexts_from_latents(Latents.load(cache), count=8, frames=16)
     raise LiveworldError(f"{ckpt} has no start.safetensors (opening frames); export the run with `liveworld export RUN --out DIR`")
 
 
 def start_contexts_from_latents(lat, count: int, frames: int) -> dict[str, torch.Tensor]:
     """The first `frames` frames of up to `count` episodes: video [K, F, C, h, w], action, audio, text."""
     starts = [a for a, b in zip(lat.starts[:-1].tolist(), lat.starts[1:].tolist()) if b - a >= frames][:count]
+    from liveworld.train.data import take
+
     rows = torch.tensor(starts)[:, None] + torch.arange(frames)[None]
-    out = {"video": lat.video[rows].contiguous(), "action": lat.action[rows].contiguous(),
+    out = {"video": take(lat.video, rows).contiguous(), "action": take(lat.action, rows).contiguous(),
            "text_ids": lat.text_ids[lat.text_index[rows[:, 0]]].contiguous(),
            "text_valid": lat.text_valid[lat.text_index[rows[:, 0]]].contiguous()}
     if lat.audio is not None:
-        out["audio"] = lat.audio[rows].contiguous()
+        out["audio"] = take(lat.audio, rows).contiguous()
     return out
 
 

@@ -2,6 +2,9 @@
 tokenizers (video latents, audio latents, action vectors, text ids), cached in the run
 directory as safetensors, and sampled as clips of consecutive frames.
 
+The cache is a directory of .npy files that training memory-maps: a batch reads only its clips'
+rows, so a dataset larger than memory trains the same way (the OS page cache keeps what is hot).
+
 Frame t's text is the latest text event at or before t in its episode (a notification, a
 caption, the mission), else the episode's description: the text segment of a clip is the text
 of its last frame.
@@ -12,12 +15,15 @@ This module knows datasets and tokenizers; it knows nothing about the model or t
 from __future__ import annotations
 
 from dataclasses import dataclass
+import shutil
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file, save_file
+import numpy as np
 
-from liveworld.common import LiveworldError, atomic_path
+import torch
+from safetensors.torch import load_file
+
+from liveworld.common import LiveworldError
 from liveworld.data.arrays import resize_frames
 from liveworld.data.episode import ActionSpace
 from liveworld.data.shards import Dataset
@@ -26,7 +32,8 @@ from liveworld.tokenizers.worldtok import WorldTokenizers
 
 @dataclass
 class Latents:
-    """Concatenated per-frame tokens of a split; `starts` [E + 1] delimits its episodes.
+    """Concatenated per-frame tokens of a split; `starts` [E + 1] delimits its episodes. video,
+    audio and action may be memory-mapped numpy arrays (`take` reads rows of either kind).
 
     video [N, C, h, w] float, audio [N, Na, Ca] float or None, action [N, A] float,
     text_index [N] into text_ids [U, T] / text_valid [U, T].
@@ -55,20 +62,48 @@ class Latents:
         text [B, T], text_valid [B, T] (the text of each clip's last frame)."""
         rows = idx[:, None] + torch.arange(clip_len)[None]
         last = self.text_index[rows[:, -1]]
-        out = {"video": self.video[rows], "action": self.action[rows], "text": self.text_ids[last], "text_valid": self.text_valid[last]}
+        out = {"video": take(self.video, rows), "action": take(self.action, rows), "text": self.text_ids[last],
+               "text_valid": self.text_valid[last]}
         if self.audio is not None:
-            out["audio"] = self.audio[rows]
+            out["audio"] = take(self.audio, rows)
         return out
 
     def save(self, path: Path) -> None:
-        tensors = {k: v for k, v in self.__dict__.items() if v is not None}
-        with atomic_path(path) as tmp:
-            save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
+        """A directory of .npy files, written under a temporary name and renamed when complete."""
+        tmp = path.with_name(f".{path.name}.tmp")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        for k, v in self.__dict__.items():
+            if v is not None:
+                np.save(tmp / f"{k}.npy", v.numpy() if isinstance(v, torch.Tensor) else np.asarray(v))
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)
 
     @classmethod
     def load(cls, path: Path) -> "Latents":
-        t = load_file(str(path))
-        return cls(**{k: t.get(k) for k in ("video", "action", "text_index", "text_ids", "text_valid", "starts", "audio")})
+        """Memory-maps the large arrays (video, audio, action); the small ones are read."""
+        if path.suffix == ".safetensors":  # the cache format of the first runs
+            t = load_file(str(path))
+            return cls(**{k: t.get(k) for k in FIELDS})
+        fields = {}
+        for k in FIELDS:
+            f = path / f"{k}.npy"
+            if f.exists():
+                fields[k] = np.load(f, mmap_mode="r") if k in MAPPED else torch.from_numpy(np.load(f))
+        return cls(**fields)
+
+
+FIELDS = ("video", "action", "text_index", "text_ids", "text_valid", "starts", "audio")
+MAPPED = ("video", "action", "audio")
+
+
+def take(array, rows: torch.Tensor) -> torch.Tensor:
+    """Rows of a tensor or of a memory-mapped array, as a tensor."""
+    if isinstance(array, torch.Tensor):
+        return array[rows]
+    return torch.from_numpy(np.ascontiguousarray(array[rows.numpy()]))
 
 
 def frame_texts(ep) -> list[str]:
@@ -108,13 +143,14 @@ def encode_split(ds: Dataset, split: str, tok: WorldTokenizers, text_len: int, b
 
 
 def cached_latents(ds: Dataset, split: str, tok: WorldTokenizers, text_len: int, cache_dir: Path) -> Latents:
-    """Encodes a split once; later runs (and --resume) read the cache."""
-    path = cache_dir / f"latents-{split}.safetensors"
-    if path.exists():
-        return Latents.load(path)
-    lat = encode_split(ds, split, tok, text_len)
-    lat.save(path)
-    return lat
+    """Encodes a split once; later runs (and --resume) memory-map the cache."""
+    legacy = cache_dir / f"latents-{split}.safetensors"
+    if legacy.exists():
+        return Latents.load(legacy)
+    path = cache_dir / f"latents-{split}"
+    if not (path / "video.npy").exists():
+        encode_split(ds, split, tok, text_len).save(path)
+    return Latents.load(path)
 
 
 def check_layout(lat: Latents, video_channels: int, audio_tokens: int, audio_channels: int, action_dim: int) -> None:
