@@ -123,7 +123,7 @@ def _bench(args: argparse.Namespace) -> None:
     else:
         from liveworld.bench.tokenizers import bench_tokenizers
 
-        bench_tokenizers(checkpoint=args.checkpoint, data=args.data, frames=args.frames or 512, as_json=args.json)
+        bench_tokenizers(checkpoint=args.checkpoint, data=args.data, frames=args.frames or 512)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,7 +24,7 @@ from liveworld.data.arrays import resize_frames
 from liveworld.data.episode import Episode
 from liveworld.data.shards import Dataset
 from liveworld.tokenizers import load_tokenizer
-from liveworld.tokenizers.video import psnr_db
+from liveworld.eval.metrics import psnr_db
 
 
 def heldout_episodes(data: str | None, frames: int) -> tuple[list[Episode], str]:
@@ -70,8 +70,7 @@ def gflop(fn) -> float:
 
 
 @torch.no_grad()
-def bench_tokenizers(checkpoint: str | None = None, data: str | None = None, frames: int = 512,
-                     as_json: bool = True) -> dict:
+def bench_tokenizers(checkpoint: str | None = None, data: str | None = None, frames: int = 512) -> dict:
     tok_dir = Path(checkpoint) if checkpoint else bundled_tokenizers_dir()
     if not (tok_dir / "video").exists():
         raise LiveworldError(f"{tok_dir} has no video/ tokenizer; pass the directory that holds video/ and audio/")

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from liveworld.common import LiveworldError
+from liveworld.eval.metrics import psnr_db  # noqa: F401  (re-exported: the autoencoder's own quality measure)
 
 
 @dataclass(frozen=True)
@@ -105,18 +106,3 @@ class VideoAutoencoder(nn.Module):
         z = self.encode_raw(x)
         zn = z + self.cfg.latent_noise * torch.randn_like(z) * z.detach().std() if self.training else z
         return self.decode_raw(zn), z
-
-
-def frames_to_tensor(frames, size: tuple[int, int] | None = None) -> torch.Tensor:
-    """uint8 [B, H, W, 3] (numpy or torch) -> float [B, 3, H', W'] in [0, 1], area-resized to
-    `size` = (W', H') when given (area averaging is the right filter for downscaling)."""
-    x = torch.as_tensor(frames).permute(0, 3, 1, 2).float().div_(255)
-    if size is not None and (x.shape[3], x.shape[2]) != tuple(size):
-        x = F.interpolate(x, size=(size[1], size[0]), mode="area")
-    return x
-
-
-def psnr_db(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-item PSNR of tensors in [0, 1], [B, ...] -> [B]."""
-    mse = (a.float() - b.float()).pow(2).flatten(1).mean(1).clamp_min(1e-10)
-    return -10 * torch.log10(mse)

@@ -7,7 +7,6 @@ Knows checkpoint files; knows nothing about training.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -66,6 +65,3 @@ def write_start_contexts(ckpt: Path, out: Path, count: int = 8, frames: int = 16
     save_file({name: v[:k, :frames].contiguous() if v.ndim > 2 else v[:k].contiguous() for name, v in starts.items()},
               str(out / "start.safetensors"))
 
-
-def read_world_json(out: Path) -> dict:
-    return json.loads((out / "world.json").read_text()) if (out / "world.json").exists() else {}

@@ -3,7 +3,8 @@ import torch
 import torch.nn.functional as F
 
 from liveworld.common import LiveworldError
-from liveworld.tokenizers.video import PRESETS, VideoAutoencoder, frames_to_tensor, psnr_db
+from liveworld.data.arrays import resize_frames
+from liveworld.tokenizers.video import PRESETS, VideoAutoencoder, psnr_db
 
 
 @pytest.mark.parametrize("size", [(64, 48), (48, 64), (96, 40)])
@@ -48,8 +49,8 @@ def test_tiny_autoencoder_learns_two_aspect_ratios():
     assert all(a > b + 3 for a, b in zip(after, before)), (before, after)
 
 
-def test_frames_to_tensor_area_resize():
+def test_resize_frames_area_resize():
     frames = torch.randint(0, 256, (2, 120, 160, 3), dtype=torch.uint8)
-    x = frames_to_tensor(frames, (64, 48))
+    x = resize_frames(frames.numpy(), (64, 48)).float() / 255
     assert x.shape == (2, 3, 48, 64) and 0 <= x.min() and x.max() <= 1
     assert torch.allclose(x.mean(), frames.float().mean() / 255, atol=1e-3)  # area averaging keeps the mean
