@@ -28,6 +28,7 @@ from liveworld.checkpoint import config_from_dict, load_state, read_checkpoint_m
 from liveworld.common import LiveworldError
 from liveworld.data.arrays import split_audio, split_frames
 from liveworld.data.shards import Dataset
+from liveworld.train.optim import ema_update, load_optimizer_tensors, optimizer_tensors, warmup_cosine_lr
 
 
 @dataclass
@@ -134,10 +135,7 @@ def train_tokenizer(modality: str, data: str, out: str, minutes: float | None = 
         step, elapsed = info["step"], info["elapsed_s"]
         model.load_state_dict({k[len("live."):]: v for k, v in state.items() if k.startswith("live.")})
         ema = {k[len("ema."):]: v for k, v in state.items() if k.startswith("ema.")}
-        opt_state = opt.state_dict()
-        for i, _ in enumerate(model.parameters()):
-            opt_state["state"][i] = {n: state[f"opt.{i}.{n}"] for n in ("step", "exp_avg", "exp_avg_sq")}
-        opt.load_state_dict(opt_state)
+        load_optimizer_tensors(opt, state)
         gen.set_state(state["rng"])
 
     budget_s = minutes * 60 if minutes is not None else math.inf
@@ -158,8 +156,7 @@ def train_tokenizer(modality: str, data: str, out: str, minutes: float | None = 
         metrics = {**task.evaluate(model_ema, task.val), "step": step, "train_minutes": round(elapsed / 60, 2)}
         ts = {f"live.{k}": v for k, v in model.state_dict().items()}
         ts.update({f"ema.{k}": v for k, v in ema.items()})
-        for i, s in opt.state_dict()["state"].items():
-            ts.update({f"opt.{i}.{n}": t for n, t in s.items()})
+        ts.update(optimizer_tensors(opt))
         ts["rng"] = gen.get_state()
         save_checkpoint(out_path, task.kind, task.config, model_ema.state_dict(), extra={"metrics": metrics, **task.extra},
                         train_state=ts, train_info={"step": step, "elapsed_s": elapsed, "final": final})
@@ -172,7 +169,7 @@ def train_tokenizer(modality: str, data: str, out: str, minutes: float | None = 
     ema_decay = 0.999
     while progress_frac() < 1.0:
         frac = progress_frac()
-        lr = task.lr * min(1.0, (step + 1) / warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
+        lr = warmup_cosine_lr(task.lr, step, warmup, frac, floor=0.05)
         for g in opt.param_groups:
             g["lr"] = lr
         idx = torch.randint(len(task.train), (task.batch_size,), generator=gen)
@@ -182,13 +179,7 @@ def train_tokenizer(modality: str, data: str, out: str, minutes: float | None = 
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        with torch.no_grad():
-            d = min(ema_decay, (step + 1) / (step + 10))  # short warm-up of the average
-            for k, v in model.state_dict().items():
-                if v.is_floating_point():
-                    ema[k].lerp_(v, 1 - d)
-                else:
-                    ema[k].copy_(v)
+        ema_update(ema, model, step, ema_decay)
         elapsed = time.perf_counter() - t_start
         bar.update(1)
         if step % 10 == 0:

@@ -38,6 +38,7 @@ from liveworld.tokenizers.worldtok import WorldTokenizers
 from liveworld.train.config import RunConfig, TrainConfig
 from liveworld.train.data import cached_latents, check_layout
 from liveworld.train.objective import teacher_loss
+from liveworld.train.optim import ema_update, load_optimizer_tensors, optimizer_tensors, warmup_cosine_lr
 
 WORLD_KIND = "world_model"
 
@@ -118,11 +119,7 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
     if state is not None:
         model.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("live.")})
         ema = {k[4:]: v.to(device) for k, v in state.items() if k.startswith("ema.")}
-        osd = opt.state_dict()
-        for i in range(sum(len(g["params"]) for g in osd["param_groups"])):
-            if f"opt.{i}.exp_avg" in state:
-                osd["state"][i] = {n: state[f"opt.{i}.{n}"] for n in ("step", "exp_avg", "exp_avg_sq")}
-        opt.load_state_dict(osd)
+        load_optimizer_tensors(opt, state)
         step, elapsed = info["step"], info["elapsed_s"]
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     fwd = torch.compile(ddp) if tcfg.compile and device.type == "cuda" else ddp
@@ -146,23 +143,24 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
               f"batch {tcfg.batch_size} = {world} x {accum} x {micro}, device {device}"
               + (f", resuming at step {step}" if step else ""))
 
+    # The tokenizers travel inside every checkpoint. They are copied aside once, because each save
+    # replaces the checkpoint directory (and on --resume they come from inside it).
+    staging = out_path / ".tokenizers-staging"
+    if rank == 0:
+        if staging.exists():
+            shutil.rmtree(staging)
+        shutil.copytree(tokenizers, staging, ignore=shutil.ignore_patterns("train_state*"))
+
     def save(final: bool = False, metrics: dict | None = None) -> None:
         if rank != 0:
             return
         ema_model = {k: v.detach().cpu() for k, v in ema.items()}
         ts = {f"live.{k}": v.detach().cpu() for k, v in model.state_dict().items()}
         ts.update({f"ema.{k}": v for k, v in ema_model.items()})
-        for i, s in opt.state_dict()["state"].items():
-            ts.update({f"opt.{i}.{n}": t.detach().cpu() for n, t in s.items()})
+        ts.update(optimizer_tensors(opt))
         extra = {"run": {"preset": run.preset, "model": config_to_dict(cfg), "train": config_to_dict(tcfg)},
                  "world": world_meta, "step": step, "train_minutes": round(elapsed / 60, 2), "params": params,
                  **({"metrics": metrics} if metrics else {})}
-        src_tok = Path(tokenizers)
-        staging = out_path / ".tokenizers-staging"
-        if src_tok.resolve() != (ckpt / "tokenizers").resolve() or not staging.exists():
-            if staging.exists():
-                shutil.rmtree(staging)
-            shutil.copytree(src_tok, staging, ignore=shutil.ignore_patterns("train_state*"))
         save_checkpoint(ckpt, WORLD_KIND, cfg, ema_model, extra=extra, train_state=ts,
                         train_info={"step": step, "elapsed_s": elapsed, "final": final},
                         extra_dirs={"tokenizers": staging})
@@ -175,7 +173,7 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
     stats: dict[str, float] = {}
     while step < stop_step and elapsed < budget_s:
         frac = min(1.0, max(step / total_steps, elapsed / budget_s))
-        lr = tcfg.lr * min(1.0, (step + 1) / tcfg.warmup_steps) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+        lr = warmup_cosine_lr(tcfg.lr, step, tcfg.warmup_steps, frac, floor=0.1)
         for g in opt.param_groups:
             g["lr"] = lr
         opt.zero_grad(set_to_none=True)
@@ -194,13 +192,7 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        with torch.no_grad():
-            d = min(tcfg.ema_decay, (step + 1) / (step + 10))
-            for k, v in model.state_dict().items():
-                if v.is_floating_point():
-                    ema[k].lerp_(v, 1 - d)
-                else:
-                    ema[k].copy_(v)
+        ema_update(ema, model, step, tcfg.ema_decay)
         if world > 1:
             t = torch.tensor([acc[k] for k in sorted(acc)], dtype=torch.float64)
             dist.all_reduce(t)
