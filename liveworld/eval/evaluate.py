@@ -187,8 +187,11 @@ def evaluate(checkpoint: str, data: str | None = None, steps: int = 1, frames: i
     long_eps = [e for e, ep in enumerate(eps) if len(ep.video) >= window + 2 + max_h]
     if not long_eps:
         raise LiveworldError(f"no held-out episode has {window + 2 + max_h} frames for the {max_h}-frame rollout; record longer ones or pass shorter --horizons")
-    roll_starts = [(long_eps[i % len(long_eps)], window + 1 + int(rng.integers(0, len(eps[long_eps[i % len(long_eps)]].video) - window - 1 - max_h + 1)))
-                   for i in range(starts)]
+    roll_starts = []
+    for i in range(starts):  # a random start with a full history before it and max_h frames after it
+        e = long_eps[i % len(long_eps)]
+        latest = len(eps[e].video) - max_h
+        roll_starts.append((e, int(rng.integers(window + 1, latest + 1))))
     roll, strip = rollout(model, tok, eps, window, steps, roll_starts, max_h, gen, return_frames=report is not None)
     # controllability: the same starts with the actions of other clips (a cyclic shift of the batch)
     true_actions = torch.stack([torch.stack([eps[e].action[t + h] for h in range(8)]) for e, t in roll_starts])
