@@ -72,9 +72,9 @@ def _swap_in(tmp: Path, path: Path) -> None:
 def save_checkpoint(path: str | Path, kind: str, config: Any, state: dict[str, torch.Tensor],
                     extra: dict | None = None, dtype: torch.dtype | None = None,
                     train_state: dict[str, torch.Tensor] | None = None, train_info: dict | None = None,
-                    extra_dirs: dict[str, Path] | None = None) -> Path:
-    """Writes the checkpoint directory `path` atomically; `extra_dirs` {name: source} are copied
-    inside it (a world model carries its tokenizers)."""
+                    extra_dirs: dict[str, Path] | None = None, extra_files: dict[str, Path] | None = None) -> Path:
+    """Writes the checkpoint directory `path` atomically; `extra_dirs` and `extra_files`
+    {name: source} are copied inside it (a world model carries its tokenizers and opening frames)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -89,6 +89,8 @@ def save_checkpoint(path: str | Path, kind: str, config: Any, state: dict[str, t
             (tmp / "train_state.json").write_text(json.dumps(train_info or {}, indent=2) + "\n")
         for name, src in (extra_dirs or {}).items():
             shutil.copytree(src, tmp / name)
+        for name, src in (extra_files or {}).items():
+            shutil.copy2(src, tmp / name)
         _swap_in(tmp, path)
     finally:
         if tmp.exists():

@@ -1,13 +1,21 @@
-"""The streaming KV cache: [text] + [sink frames] + [a rolling window of recent frames].
+"""The streaming KV cache: [text] + [sink frames] + [a rolling window of recent frames], in
+buffers allocated once.
 
-Per layer it keeps un-rotated keys and values, [B, H, N, Dh] per frame. Positions are given
-when the prefix is assembled, relative to the cache (text at frame -1, cached frames at
-0..n-1, the frame being generated at n), so they stay bounded however long the stream runs:
-frame 10,000 sees exactly the positions frame 10 saw. Frames that leave the window are dropped
-(the sink frames stay: they anchor attention, as in StreamingLLM, Xiao et al. 2024).
+Per layer it keeps the frames' un-rotated keys and values in a ring of `capacity` frame slots
+([1, H, capacity * N, Dh], N tokens a frame): writing a frame is one copy into its slot, never
+a concatenation. Positions are given when the prefix is read, relative to the cache (text at
+frame -1, the cached frames at 0..n-1 from oldest to newest, the frame being generated at n),
+so they stay bounded however long the stream runs: frame 10,000 sees exactly the positions
+frame 10 saw. Attention does not care in which order keys sit, so the ring is never reordered;
+only the rotation table follows it. The text's keys are rotated once, when the text is set;
+only its valid tokens are kept, so no attention mask is needed.
 
-Sized from the model's config (window = frames per training clip - 1), never from literals.
-Knows tensors and positions; knows nothing about the model's layers.
+Frames that leave the window are overwritten. Sink frames (StreamingLLM, Xiao et al. 2024)
+stay for ever; the default is none, because training never showed the model a gap between a
+sink and the window (liveworld/train/objective.py): a cache must hold what training fed.
+
+Sized from the model's config, never from literals. Knows tensors and positions; knows nothing
+about the model's layers.
 """
 
 from __future__ import annotations
@@ -28,55 +36,87 @@ class KVCache:
     window_frames: int
     rope_split: tuple[int, int, int]
     layout: Layout  # the one-frame layout (token rows/cols) of this world
-    text: list[LayerKV] | None = None
-    text_valid: torch.Tensor | None = None  # [B, T]
-    frames: list[list[LayerKV]] = field(default_factory=list)  # [frame][layer] -> (k, v)
+    text: list[LayerKV] | None = None  # per layer (rotated keys, values) [1, H, T, Dh] of the valid text tokens
+    keys: torch.Tensor | None = None  # [layers, 1, H, capacity * N, Dh], un-rotated
+    values: torch.Tensor | None = None
+    slot_frame: list[int] = field(default_factory=list)  # stream index of the frame in each slot (-1: empty)
+    written: int = 0  # frames written since the last reset
+    _rope: dict = field(default_factory=dict)  # rank of each slot -> (cos, sin) of the ring's keys
 
     @property
     def capacity(self) -> int:
         return self.sink_frames + self.window_frames
 
     def __len__(self) -> int:
-        return len(self.frames)
+        return min(self.written, self.capacity)
 
-    def set_text(self, kvs: list[LayerKV], valid: torch.Tensor) -> None:
-        self.text, self.text_valid = kvs, valid
+    def set_text(self, kvs: list[LayerKV]) -> None:
+        """Per-layer un-rotated (k, v) [1, H, T, Dh] of the text's valid tokens (T may be 0)."""
+        T = kvs[0][0].shape[2]
+        pos = {"frame": torch.full((T,), -1), "row": torch.zeros(T, dtype=torch.long), "col": torch.arange(T)}
+        cos, sin = rope_tables(pos, self.rope_split)
+        self.text = [(apply_rope(k, cos.to(k.device), sin.to(k.device)), v) for k, v in kvs]
+
+    def _slot(self) -> int:
+        """The slot the next frame goes to: the next free one, else the oldest after the sinks."""
+        if self.written < self.capacity:
+            return self.written
+        window = [i for i in range(self.sink_frames, self.capacity)]
+        return min(window, key=lambda i: self.slot_frame[i])
 
     def append(self, kvs: list[LayerKV]) -> None:
-        self.frames.append(kvs)
-        if len(self.frames) > self.capacity:
-            del self.frames[self.sink_frames]  # the oldest frame after the sinks leaves
+        """Writes one frame's per-layer un-rotated (k, v) [1, H, N, Dh] into its slot."""
+        N = self.layout.tokens_per_frame
+        if self.keys is None:
+            k0 = kvs[0][0]
+            shape = (len(kvs), k0.shape[0], k0.shape[1], self.capacity * N, k0.shape[3])
+            self.keys = torch.zeros(shape, dtype=k0.dtype, device=k0.device)
+            self.values = torch.zeros_like(self.keys)
+            self.slot_frame = [-1] * self.capacity
+        i = self._slot()
+        for layer, (k, v) in enumerate(kvs):
+            self.keys[layer, :, :, i * N:(i + 1) * N] = k
+            self.values[layer, :, :, i * N:(i + 1) * N] = v
+        self.slot_frame[i] = self.written
+        self.written += 1
 
     def reset(self) -> None:
-        self.frames.clear()
+        self.written = 0
+        self.slot_frame = [-1] * self.capacity
 
-    def prefix(self) -> tuple[list[LayerKV], torch.Tensor | None]:
-        """Rotated per-layer (k, v) of text + cached frames, and the key-validity mask [B, Lp]."""
-        n = len(self.frames)
-        layers = len(self.text) if self.text is not None else len(self.frames[0])
-        N = self.layout.tokens_per_frame
-        tab = self.layout.token_table()
-        rows, cols = tab["row"], tab["col"]
-        T = self.text[0][0].shape[2] if self.text is not None else 0
-        frame_pos = torch.cat([torch.full((T,), -1), torch.arange(n).repeat_interleave(N)])
-        row_pos = torch.cat([torch.zeros(T, dtype=torch.long), rows.repeat(n)])
-        col_pos = torch.cat([torch.arange(T), cols.repeat(n)])
-        cos, sin = rope_tables({"frame": frame_pos, "row": row_pos, "col": col_pos}, self.rope_split)
+    def _rotation(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos/sin for the ring's keys: each slot at its frame's rank, oldest = 0."""
+        n = len(self)
+        frames = self.slot_frame[:n]
+        rank = {f: r for r, f in enumerate(sorted(frames))}
+        order = tuple(rank[f] for f in frames)  # a few distinct orders: the ring's phases
+        if order not in self._rope:
+            tab = self.layout.token_table()
+            N = self.layout.tokens_per_frame
+            frame = torch.tensor(order).repeat_interleave(N)
+            pos = {"frame": frame, "row": tab["row"].repeat(n), "col": tab["col"].repeat(n)}
+            cos, sin = rope_tables(pos, self.rope_split)
+            self._rope[order] = (cos.to(self.keys.device), sin.to(self.keys.device))
+        return self._rope[order]
+
+    def prefix(self) -> list[LayerKV]:
+        """Per layer (rotated keys, values) [1, H, T + n * N, Dh] of the text and the cached frames."""
+        n, N = len(self), self.layout.tokens_per_frame
         out = []
-        for layer in range(layers):
-            ks = ([self.text[layer][0]] if self.text is not None else []) + [f[layer][0] for f in self.frames]
-            vs = ([self.text[layer][1]] if self.text is not None else []) + [f[layer][1] for f in self.frames]
-            k = torch.cat(ks, 2)
-            out.append((apply_rope(k, cos.to(k.device), sin.to(k.device)), torch.cat(vs, 2)))
-        valid = None
-        if self.text_valid is not None:
-            B = self.text_valid.shape[0]
-            valid = torch.cat([self.text_valid, torch.ones(B, n * N, dtype=torch.bool, device=self.text_valid.device)], 1)
-        return out, valid
+        for layer in range(len(self.text) if self.text is not None else self.keys.shape[0]):
+            parts_k, parts_v = [], []
+            if self.text is not None:
+                parts_k.append(self.text[layer][0])
+                parts_v.append(self.text[layer][1])
+            if n:
+                cos, sin = self._rotation()
+                parts_k.append(apply_rope(self.keys[layer, :, :, : n * N], cos, sin))
+                parts_v.append(self.values[layer, :, :, : n * N])
+            out.append((torch.cat(parts_k, 2), torch.cat(parts_v, 2)) if len(parts_k) > 1 else (parts_k[0], parts_v[0]))
+        return out
 
     def nbytes(self) -> int:
-        total = 0
-        for group in ([self.text] if self.text is not None else []) + self.frames:
-            for k, v in group:
-                total += k.numel() * k.element_size() + v.numel() * v.element_size()
+        total = sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in (self.text or []))
+        if self.keys is not None:
+            total += 2 * self.keys.numel() * self.keys.element_size()
         return total

@@ -5,9 +5,11 @@ the CPU threads, and steps sessions, one frame per call.
     session = engine.new_session(seed=0)
     frame, audio = engine.step(session, ["MOVE_FORWARD"])   # uint8 [H, W, 3], int16 [S, C]
 
-A step costs `steps` passes of one frame's tokens against the cache (the flow solver) plus one
-pass that writes the generated frame into the cache, then the decoders: O(1) in the number of
-frames generated. Sessions are plain data (engine/session.py); the engine keeps no per-stream
+A step costs `steps` passes of one frame's tokens against the cache (the flow solver of
+liveworld/flow, the same `sample` that evaluation and training rollouts call, fed the same t, d
+and guidance w) plus one pass that writes the generated frame into the cache, then the
+decoders: O(1) in the number of frames generated. Guidance is an input of a distilled model
+(one pass per step, whatever w is). Sessions are plain data (engine/session.py); the engine keeps no per-stream
 state of its own, so one engine can serve many sessions.
 
 Knows the model, the cache and the tokenizers; knows nothing about servers or browsers.
@@ -26,46 +28,34 @@ from safetensors.torch import load_file
 from liveworld.common import LiveworldError, default_device, setup_cpu_threads
 from liveworld.engine.cache import KVCache
 from liveworld.engine.session import Session
-from liveworld.flow import time_grid
+from liveworld.flow import nfe, sample
 from liveworld.model.omni import FrameInputs
-from liveworld.train.loop import load_world_model, load_world_tokenizers, resolve_checkpoint
+from liveworld.model.sampling import draw_noise, min_step, pack, unpack
+from liveworld.world import load_world_model, load_world_tokenizers, resolve_checkpoint
 
 
 def load_start_contexts(ckpt: Path) -> dict[str, torch.Tensor]:
-    """Real opening frames to start streams from: `start.safetensors` in the checkpoint (written by
-    `liveworld export`), else the first frames of the run's cached training episodes."""
+    """Real opening frames to start streams from: `start.safetensors`, which training writes into
+    every checkpoint (and `liveworld export` carries along)."""
     f = ckpt / "start.safetensors"
-    if f.exists():
-        return load_file(str(f))
-    for cache in (ckpt.parent / "cache" / "latents-train", ckpt.parent / "cache" / "latents-train.safetensors"):
-        if cache.exists():
-            from liveworld.train.data import Latents
-
-            return start_contexts_from_latents(Latents.load(cache), count=8, frames=16)
-    raise LiveworldError(f"{ckpt} has no start.safetensors (opening frames); export the run with `liveworld export RUN --out DIR`")
-
-
-def start_contexts_from_latents(lat, count: int, frames: int) -> dict[str, torch.Tensor]:
-    """The first `frames` frames of up to `count` episodes: video [K, F, C, h, w], action, audio, text."""
-    starts = [a for a, b in zip(lat.starts[:-1].tolist(), lat.starts[1:].tolist()) if b - a >= frames][:count]
-    from liveworld.train.data import take
-
-    rows = torch.tensor(starts)[:, None] + torch.arange(frames)[None]
-    out = {"video": take(lat.video, rows).contiguous(), "action": take(lat.action, rows).contiguous(),
-           "text_ids": lat.text_ids[lat.text_index[rows[:, 0]]].contiguous(),
-           "text_valid": lat.text_valid[lat.text_index[rows[:, 0]]].contiguous()}
-    if lat.audio is not None:
-        out["audio"] = take(lat.audio, rows).contiguous()
-    return out
+    if not f.exists():
+        raise LiveworldError(f"{ckpt} has no start.safetensors (opening frames); it was written by an older "
+                             f"liveworld: resume the run for one step (`liveworld train --resume --out RUN`) to add them")
+    return load_file(str(f))
 
 
 class WorldEngine:
     def __init__(self, model, tokenizers, meta: dict, starts: dict[str, torch.Tensor], device: torch.device,
-                 steps: int = 1, solver: str = "euler", sink_frames: int = 1):
+                 steps: int = 1, solver: str = "euler", sink_frames: int = 0, guidance: float = 1.0):
+        if steps < 1:
+            raise LiveworldError(f"steps must be >= 1, got {steps}")
+        if solver not in ("euler", "heun"):
+            raise LiveworldError(f"unknown solver {solver!r}; choose euler or heun")
         self.model, self.tok, self.meta, self.starts = model, tokenizers, meta, starts
         self.device, self.steps, self.solver = device, steps, solver
         self.window = model.cfg.frames - 1  # cached frames the model was trained to see
         self.sink_frames = min(sink_frames, self.window - 1)
+        self.guidance = guidance
         self.grid = tokenizers.grid
         self.layout = model.layout(0, self.grid, 0, 1)
         self.action_space = tokenizers.action_space
@@ -73,7 +63,8 @@ class WorldEngine:
 
     @classmethod
     def load(cls, checkpoint: str | Path | None = None, device: str | None = None, steps: int = 1,
-             solver: str = "euler", threads: int | None = None, compile: bool = False) -> "WorldEngine":
+             solver: str = "euler", threads: int | None = None, compile: bool = False,
+             guidance: float = 1.0) -> "WorldEngine":
         if checkpoint is None:
             from liveworld.bundled import bundled_checkpoint
 
@@ -86,7 +77,19 @@ class WorldEngine:
         if compile and dev.type == "cuda":
             model.forward_cached = torch.compile(model.forward_cached, dynamic=True)
         starts = load_start_contexts(resolve_checkpoint(checkpoint))
-        return cls(model, tok, meta, starts, dev, steps, solver)
+        return cls(model, tok, meta, starts, dev, steps, solver, guidance=guidance)
+
+    @property
+    def nfe_per_frame(self) -> int:
+        """Network evaluations per frame: the solver's, plus the pass that writes the cache."""
+        return nfe(self.steps, self.solver) + 1
+
+    def guidance_vector(self, w: float | None = None) -> torch.Tensor | None:
+        """The model's guidance input [1, G] (None: unguided, the plain conditional model)."""
+        w = self.guidance if w is None else w
+        if w == 1.0:
+            return None
+        return torch.full((1, self.model.cfg.guidance_dims), float(w), device=self.device)
 
     # -- actions and text ----------------------------------------------------------------------
     def action_vector(self, action: Sequence[str] | np.ndarray | torch.Tensor | None) -> torch.Tensor:
@@ -111,12 +114,17 @@ class WorldEngine:
     def set_text(self, session: Session, text: str | None) -> None:
         T = self.model.cfg.text_len
         ids = self.tok.text.encode(text)[:T] if text else []
-        t = torch.zeros(1, T, dtype=torch.long)
-        t[0, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        valid = torch.zeros(1, T, dtype=torch.bool)
-        valid[0, : len(ids)] = True
+        # Only the valid tokens: text attends to itself alone, so dropping the padding changes
+        # nothing and the frames need no attention mask.
         session.text = text or ""
-        session.cache.set_text(self.model.text_kv(t.to(self.device), valid.to(self.device)), valid.to(self.device))
+        if ids:
+            t = torch.tensor([ids], dtype=torch.long, device=self.device)
+            kvs = self.model.text_kv(t, guidance=self.guidance_vector())
+        else:  # no text: zero-length keys, as training's dropped text (fully masked)
+            cfg = self.model.cfg
+            empty = torch.zeros(1, cfg.heads, 0, cfg.head_dim, device=self.device)
+            kvs = [(empty, empty)] * cfg.depth
+        session.cache.set_text(kvs)
 
     # -- sessions ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -137,22 +145,24 @@ class WorldEngine:
         n = min(self.window + 1, video.shape[0])
         s.last_video, s.last_audio = video[0:1], (audio[0:1] if audio is not None else None)
         for f in range(1, n):  # write the opening frames into the cache, as the stream would have
-            self._write(s, video[f:f + 1], action[f:f + 1], audio[f:f + 1] if audio is not None else None)
+            self._write(s, video[f:f + 1], action[f], audio[f:f + 1] if audio is not None else None)
         s.opening = self.tok.decode_video(video[n - 1:n])[0]
         return s
 
     def _segment(self, s: Session, video, action, audio, t: float, d: float) -> FrameInputs:
+        """One frame's inputs: video [1, C, h, w], action [A], audio [1, Na, Ca] or None."""
         dev, dt = self.device, video.dtype
-        seg = FrameInputs(video=video[:, None], video_prev=s.last_video[:, None], action=action[None, None] if action.ndim == 1 else action[:, None],
+        seg = FrameInputs(video=video[:, None], video_prev=s.last_video[:, None], action=action.reshape(1, 1, -1),
                           t=torch.full((1, 1), t, device=dev, dtype=dt), d=torch.full((1, 1), d, device=dev, dtype=dt))
         if audio is not None and self.model.cfg.audio_tokens:
             seg.audio, seg.audio_prev = audio[:, None], s.last_audio[:, None]
         return seg
 
-    def _write(self, s: Session, video, action, audio) -> None:
-        prefix, valid = s.cache.prefix()
-        _, _, kvs = self.model.forward_cached(self._segment(s, video, action[0] if action.ndim == 2 else action, audio, 0.0, 0.0),
-                                              prefix, len(s.cache), prefix_valid=valid, want_kv=True, want_heads=False)
+    def _write(self, s: Session, video, action, audio, prefix=None) -> None:
+        """The cache pass: the finished frame at t = 0, d = 0, as training's clean stream."""
+        prefix = s.cache.prefix() if prefix is None else prefix
+        _, _, kvs = self.model.forward_cached(self._segment(s, video, action, audio, 0.0, 0.0), prefix, len(s.cache),
+                                              guidance=self.guidance_vector(), want_kv=True, want_heads=False)
         self.nfe += 1
         s.cache.append(kvs)
         s.last_video, s.last_audio = video, audio
@@ -165,22 +175,27 @@ class WorldEngine:
             self.set_text(s, text)
         cfg = self.model.cfg
         action = action.to(self.device)
-        prefix, valid = s.cache.prefix()
+        prefix = s.cache.prefix()  # read once: every solver pass and the cache write share it
         pos = len(s.cache)
-        C, (h, w) = cfg.video_channels, self.grid
-        x = torch.randn((1, C, h, w), generator=s.generator).to(self.device)
         has_audio = cfg.audio_tokens > 0 and s.last_audio is not None
-        a = torch.randn((1, cfg.audio_tokens, cfg.audio_channels), generator=s.generator).to(self.device) if has_audio else None
-        ts = time_grid(self.steps)
-        for t, t_next in zip(ts[:-1], ts[1:]):
-            v, va, _ = self.model.forward_cached(self._segment(s, x, action, a, t, t - t_next), prefix, pos, prefix_valid=valid)
+        vshape = (cfg.video_channels, *self.grid)
+        ashape = (cfg.audio_tokens, cfg.audio_channels) if has_audio else None
+        noise = draw_noise(1, vshape, ashape, s.generator).to(self.device)
+        w = self.guidance_vector()
+
+        def denoise(x: torch.Tensor, t: float, d: float) -> torch.Tensor:
+            v_in, a_in = unpack(x, vshape, ashape)
+            seg = self._segment(s, v_in[:, 0], action, a_in[:, 0] if a_in is not None else None, t, d)
+            v, a, _ = self.model.forward_cached(seg, prefix, pos, guidance=w)
             self.nfe += 1
-            x = x + (t_next - t) * v[:, 0]
-            if has_audio:
-                a = a + (t_next - t) * va[:, 0]
-        self._write(s, x, action, a)
+            return pack(v, a if has_audio else None)
+
+        x = sample(denoise, noise, self.steps, self.solver, min_step=min_step(self.model))
+        video, audio = unpack(x, vshape, ashape)
+        video, audio = video[:, 0], (audio[:, 0] if audio is not None else None)
+        self._write(s, video, action, audio, prefix)
         s.frame_index += 1
-        return x, a
+        return video, audio
 
     @torch.no_grad()
     def step(self, s: Session, action=None, text: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:

@@ -26,10 +26,10 @@ import torch
 from liveworld.common import LiveworldError
 from liveworld.data.arrays import resize_frames
 from liveworld.data.episode import Episode
-from liveworld.engine.sampler import History, predict_next
+from liveworld.model.sampling import History, predict_next
 from liveworld.eval.metrics import log_spectral_distance_db, pixel_stats, psnr_db, ssim
 from liveworld.train.data import frame_texts
-from liveworld.train.loop import load_world_model, load_world_tokenizers
+from liveworld.world import load_world_model, load_world_tokenizers
 
 HORIZONS = (1, 8, 32, 128)
 

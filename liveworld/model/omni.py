@@ -16,7 +16,8 @@ Three choices come from what a small model learned on this CPU (../shared/CALIBR
   * Each video/audio token also gets the previous frame's clean latent at the same position
     as extra input channels: the locality a conv net gets for free.
   * The MLP of every block runs a depthwise 3x3 convolution over the frame's token grid.
-Heads predict the flow velocity of the video and audio latents of the noisy frames.
+Heads predict the clean latents of the noisy frames as a change from the previous frame (a copy
+prior); `forward` returns the clean estimate x̂_0 for every parameterisation (OmniConfig.output).
 
 The model knows tokens and positions; it knows nothing about datasets, flow paths or caches
 beyond taking precomputed keys/values for the clean frames.
@@ -24,6 +25,7 @@ beyond taking precomputed keys/values for the clean frames.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -50,6 +52,14 @@ class OmniConfig:
     frames: int = 6  # frames per training clip = the cache window the engine keeps
     rope_split: tuple[int, int, int] = (16, 24, 24)  # head dims rotated by frame, row, col
     conv_mlp: bool = True
+    # What the heads predict; forward() always returns the clean estimate x̂_0 from it.
+    #   "delta": x̂_0 = the previous frame's latent + head (a copy prior: an untrained model
+    #            returns the last frame, so training starts at the copy-last baseline)
+    #   "x0":    x̂_0 = head;   "velocity": x̂_0 = x_t - t * head (the first bundled world)
+    output: str = "velocity"
+    # How the step-size input d was trained: 0 = never (the sampler feeds d = 0), else the
+    # shortcut levels 1, 1/2, ..., 1/shortcut_steps (liveworld/flow/shortcut.py).
+    shortcut_steps: int = 0
 
     @property
     def head_dim(self) -> int:
@@ -58,10 +68,11 @@ class OmniConfig:
 
 PRESETS = {
     "tiny": OmniConfig(width=32, depth=2, heads=2, video_channels=4, audio_tokens=2, audio_channels=4,
-                       text_vocab=300, text_len=4, frames=3, rope_split=(4, 6, 6)),
-    "cpu": OmniConfig(),
-    "gpu": OmniConfig(width=1024, depth=16, heads=16, frames=16, text_len=32),
+                       text_vocab=300, text_len=4, frames=3, rope_split=(4, 6, 6), output="delta", shortcut_steps=4),
+    "cpu": OmniConfig(output="delta", shortcut_steps=8),
+    "gpu": OmniConfig(width=1024, depth=16, heads=16, frames=16, text_len=32, output="delta", shortcut_steps=8),
 }
+OUTPUTS = ("delta", "x0", "velocity")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,10 +205,17 @@ class FrameInputs:
     def frames(self) -> int:
         return self.video.shape[1]
 
+    def select(self, idx: torch.Tensor) -> "FrameInputs":
+        """The same segment for the batch rows idx."""
+        return FrameInputs(**{f.name: (v[idx] if v is not None else None) for f in dataclasses.fields(self)
+                              for v in (getattr(self, f.name),)})
+
 
 class OmniWorldModel(nn.Module):
     def __init__(self, cfg: OmniConfig):
         super().__init__()
+        if cfg.output not in OUTPUTS:
+            raise ValueError(f"OmniConfig.output must be one of {OUTPUTS}, got {cfg.output!r}")
         self.cfg = cfg
         D = cfg.width
         self.video_in = nn.Linear(2 * cfg.video_channels, D)
@@ -248,15 +266,21 @@ class OmniWorldModel(nn.Module):
         toks, conds = [], []
         if text is not None:
             toks.append(self.text_in(text) + self.kind_embed[0])
-        dtype = self.video_in.weight.dtype
-        w = guidance if guidance is not None else torch.zeros(B, self.cfg.guidance_dims, device=segments[0].video.device)
-        w_emb = self.w_embed(w.to(dtype))
+        w_emb = self.guidance_embed(guidance, B, segments[0].video.device)
         conds.append(w_emb[:, None])  # slot 0: the text segment
         for seg in segments:
             tk, cd = self._frame_tokens(seg)
             toks.append(tk)
             conds.append(cd + w_emb[:, None])
         return torch.cat(toks, 1), torch.cat(conds, 1)
+
+    def guidance_embed(self, guidance: torch.Tensor | None, B: int, device) -> torch.Tensor:
+        """w [B, G] guidance scales (flow/guidance.py's order) -> [B, D]. The model sees w - 1, so
+        no guidance (w = 1, or None) is the zero input every model was trained with first."""
+        dtype = self.video_in.weight.dtype
+        if guidance is None:
+            return self.w_embed.bias.to(dtype)[None].expand(B, -1)
+        return self.w_embed((guidance - 1).to(device=device, dtype=dtype))
 
     def layout(self, text_len: int, grid: tuple[int, int], clean: int, noisy: int, noisy_offset: int = 0) -> Layout:
         return Layout(text_len, self.cfg.audio_tokens, grid, clean, noisy, noisy_offset)
@@ -268,7 +292,7 @@ class OmniWorldModel(nn.Module):
         """Full-context pass: every noisy frame f is predicted from the text and the clean frames
         before it. Training passes the same frames twice (noisy_offset 0); sampling the frame after
         a context of W clean frames passes noisy_offset = W. text [B, T] token ids (text_valid [B, T] marks non-padding).
-        Returns (video velocity [B, Fn, C, h, w], audio velocity [B, Fn, Na, Ca] or None)."""
+        Returns the clean estimates (video x̂_0 [B, Fn, C, h, w], audio x̂_0 [B, Fn, Na, Ca] or None)."""
         grid = tuple(clean.video.shape[-2:])
         lay = self.layout(text.shape[1], grid, clean.frames, noisy.frames, noisy_offset)
         x, cond = self.embed(text, [clean, noisy], guidance)
@@ -282,7 +306,7 @@ class OmniWorldModel(nn.Module):
         video = (lay.text_len, lay.tokens_per_frame, lay.video_offset, grid)
         for blk in self.blocks:
             x, _ = blk(x, cond, tab["slot"], rope, mask, video)
-        return self._heads(x, cond, tab, lay, noisy.frames)
+        return self._clean_estimate(noisy, *self._heads(x, cond, tab, lay, noisy.frames))
 
     def forward_cached(self, seg: FrameInputs, prefix: list[tuple[torch.Tensor, torch.Tensor]] | None,
                        frame: int, guidance: torch.Tensor | None = None, prefix_valid: torch.Tensor | None = None,
@@ -290,8 +314,8 @@ class OmniWorldModel(nn.Module):
         """One frame (seg with F = 1) attending to cached tokens, the streaming engine's pass.
 
         prefix: per layer (rotated keys, values) [B, H, Lp, Dh] of the text and the cached frames;
-        `frame` is this frame's position relative to the cache. Returns (video velocity
-        [B, 1, C, h, w], audio velocity or None, per-layer un-rotated (k, v) of this frame if want_kv).
+        `frame` is this frame's position relative to the cache. Returns (video x̂_0
+        [B, 1, C, h, w], audio x̂_0 or None, per-layer un-rotated (k, v) of this frame if want_kv).
         """
         grid = tuple(seg.video.shape[-2:])
         lay = self.layout(0, grid, 0, 1, frame)
@@ -311,7 +335,7 @@ class OmniWorldModel(nn.Module):
             kvs.append(kv)
         v = a = None
         if want_heads:
-            v, a = self._heads(x, cond, tab, lay, 1)
+            v, a = self._clean_estimate(seg, *self._heads(x, cond, tab, lay, 1))
         return v, a, (kvs if want_kv else None)
 
     def text_kv(self, text: torch.Tensor, text_valid: torch.Tensor | None = None, guidance: torch.Tensor | None = None):
@@ -319,8 +343,7 @@ class OmniWorldModel(nn.Module):
         so its keys never depend on frames and can be recomputed when the prompt changes."""
         B, T = text.shape
         x = self.text_in(text) + self.kind_embed[0]
-        w = guidance if guidance is not None else torch.zeros(B, self.cfg.guidance_dims, device=text.device)
-        cond = self.w_embed(w.to(x.dtype))[:, None]
+        cond = self.guidance_embed(guidance, B, text.device)[:, None]
         tab = {"frame": torch.full((T,), -1, device=text.device), "row": torch.zeros(T, dtype=torch.long, device=text.device),
                "col": torch.arange(T, device=text.device), "slot": torch.zeros(T, dtype=torch.long, device=text.device)}
         rope = rope_tables(tab, self.cfg.rope_split)
@@ -332,6 +355,17 @@ class OmniWorldModel(nn.Module):
             x, kv = blk(x, cond, tab["slot"], rope, mask, None)
             kvs.append(kv)
         return kvs
+
+    def _clean_estimate(self, seg: FrameInputs, v: torch.Tensor, a: torch.Tensor | None):
+        """Head outputs -> clean estimates x̂_0, by the configured parameterisation."""
+        out = self.cfg.output
+        if out == "delta":
+            return seg.video_prev + v, (seg.audio_prev + a if a is not None else None)
+        if out == "velocity":
+            t = seg.t.to(v.dtype)
+            v = seg.video - t[..., None, None, None] * v
+            a = seg.audio - t[..., None, None] * a if a is not None else None
+        return v, a
 
     def _heads(self, x, cond, tab, lay: Layout, n_noisy: int):
         B = x.shape[0]

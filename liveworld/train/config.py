@@ -28,9 +28,22 @@ class TrainConfig:
     ema_decay: float = 0.999
     save_every_steps: int = 500
     log_every_steps: int = 25
-    # Flow matching (liveworld/flow): logit-normal t for the noisy stream.
+    # Flow matching (liveworld/flow) at the smallest step: t on the sampler's grid (t = 1
+    # included) with p_t_grid, else logit-normal(t_mean, t_std).
+    p_t_grid: float = 0.5
     t_mean: float = 0.0
     t_std: float = 1.0
+    # Shortcut (trajectory folding): the share of clips that train step sizes > d_min against
+    # the model's own two half steps (needs model.shortcut_steps > 1).
+    p_shortcut: float = 0.5
+    # Self-rollout: the share of clips whose context the model generates itself, with a step
+    # count drawn from rollout_steps (the engine's choices).
+    p_self_rollout: float = 0.0
+    rollout_steps: tuple[int, ...] = (1, 2)
+    # Guidance distillation (only with a teacher: `liveworld distill`): the share of clips with
+    # guidance scales w ~ U(1, guidance_max) per condition, learning the teacher's CFG estimate.
+    p_guidance: float = 0.0
+    guidance_max: float = 3.0
     # Context of the clean stream: with p_ctx_noise its frames get noise t ~ U(0, ctx_noise_max)
     # (GameNGen/DIAMOND's remedy for drift), with p_diffusion_forcing an independent t ~ U(0, 1)
     # per frame (diffusion forcing, Chen et al. 2024); otherwise they are clean.
@@ -57,7 +70,7 @@ def _train_preset(name: str) -> TrainConfig:
     if name == "tiny":
         return TrainConfig(batch_size=4, lr=2e-3, warmup_steps=5, steps=40, save_every_steps=20, log_every_steps=5)
     if name == "cpu":
-        return TrainConfig(batch_size=8, lr=5e-4, steps=100000, minutes=85.0, save_every_steps=200)
+        return TrainConfig(batch_size=8, lr=5e-4, steps=100000, minutes=90.0, save_every_steps=200)
     if name == "gpu":
         return TrainConfig(batch_size=64, lr=3e-4, warmup_steps=2000, steps=300000, save_every_steps=2000, compile=True)
     raise LiveworldError(f"unknown preset {name!r}; choose one of: tiny, cpu, gpu")

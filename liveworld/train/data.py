@@ -163,3 +163,19 @@ def check_layout(lat: Latents, video_channels: int, audio_tokens: int, audio_cha
     if lat.audio is not None and audio_tokens and tuple(lat.audio.shape[1:]) != (audio_tokens, audio_channels):
         raise LiveworldError(f"audio tokens are {tuple(lat.audio.shape[1:])}, the model expects {(audio_tokens, audio_channels)}; "
                              f"set --model.audio_tokens / --model.audio_channels")
+
+
+def start_contexts(lat: Latents, count: int = 8, frames: int = 16) -> dict[str, torch.Tensor]:
+    """The first `frames` frames of up to `count` episodes, as tokens: the real opening frames
+    `play` starts streams from (start.safetensors in every checkpoint). video [K, F, C, h, w],
+    action [K, F, A], audio [K, F, Na, Ca], text_ids / text_valid [K, T]."""
+    starts = [a for a, b in zip(lat.starts[:-1].tolist(), lat.starts[1:].tolist()) if b - a >= frames][:count]
+    if not starts:
+        raise LiveworldError(f"no training episode has {frames} frames to open a stream with; record longer episodes")
+    rows = torch.tensor(starts)[:, None] + torch.arange(frames)[None]
+    out = {"video": take(lat.video, rows).contiguous(), "action": take(lat.action, rows).contiguous(),
+           "text_ids": lat.text_ids[lat.text_index[rows[:, 0]]].contiguous(),
+           "text_valid": lat.text_valid[lat.text_index[rows[:, 0]]].contiguous()}
+    if lat.audio is not None:
+        out["audio"] = take(lat.audio, rows).contiguous()
+    return out

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from liveworld.common import LiveworldError
-from liveworld.train.loop import resolve_checkpoint
+from liveworld.world import resolve_checkpoint
 
 WEIGHT_FILES = ("model.safetensors",)
 
@@ -41,9 +41,11 @@ def export_world(run: str | Path, out: str | Path, half: bool = True, tokenizers
         ckpt = resolve_checkpoint(run)
         if not (ckpt / "config.json").exists():
             raise LiveworldError(f"{run} holds no trained world (no checkpoint/config.json)")
+        if not (ckpt / "start.safetensors").exists():
+            raise LiveworldError(f"{ckpt} has no start.safetensors (opening frames); it was written by an older "
+                                 f"liveworld: resume the run for one step to add them")
         _copy_checkpoint(ckpt, out, dtype)
         src = ckpt / "tokenizers"
-        write_start_contexts(ckpt, out)
     for sub in ("video", "audio", "text"):
         if (src / sub).exists():
             target = out / "tokenizers" / sub
@@ -53,15 +55,3 @@ def export_world(run: str | Path, out: str | Path, half: bool = True, tokenizers
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     print(f"exported to {out} ({size / 2**20:.1f} MiB)")
     return out
-
-
-def write_start_contexts(ckpt: Path, out: Path, count: int = 8, frames: int = 16) -> None:
-    """The opening frames of a few training episodes (as tokens), so `play` can start a stream
-    from real frames without the dataset."""
-    from liveworld.engine.runner import load_start_contexts
-
-    starts = load_start_contexts(ckpt)
-    k = min(count, starts["video"].shape[0])
-    save_file({name: v[:k, :frames].contiguous() if v.ndim > 2 else v[:k].contiguous() for name, v in starts.items()},
-              str(out / "start.safetensors"))
-

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from safetensors.torch import save_file
 from tqdm import tqdm
 
 from liveworld.checkpoint import config_from_dict, config_to_dict, load_state, read_checkpoint_meta, save_checkpoint
@@ -36,17 +37,11 @@ from liveworld.data.shards import Dataset
 from liveworld.model.omni import OmniConfig, OmniWorldModel
 from liveworld.tokenizers.worldtok import WorldTokenizers
 from liveworld.train.config import RunConfig, TrainConfig
-from liveworld.train.data import cached_latents, check_layout
-from liveworld.train.objective import teacher_loss
+from liveworld.train.data import cached_latents, check_layout, start_contexts
+from liveworld.train.objective import world_loss
+from liveworld.world import WORLD_KIND
 from liveworld.train.optim import ema_update, load_optimizer_tensors, optimizer_tensors, warmup_cosine_lr
 
-WORLD_KIND = "world_model"
-
-
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A run directory or its checkpoint/ both work."""
-    path = Path(path)
-    return path / "checkpoint" if (path / "checkpoint" / "config.json").exists() else path
 
 
 def run_config_from_meta(meta: dict) -> RunConfig:
@@ -146,10 +141,12 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
     # The tokenizers travel inside every checkpoint. They are copied aside once, because each save
     # replaces the checkpoint directory (and on --resume they come from inside it).
     staging = out_path / ".tokenizers-staging"
+    openings = out_path / ".start.safetensors"  # the opening frames `play` starts streams from
     if rank == 0:
         if staging.exists():
             shutil.rmtree(staging)
         shutil.copytree(tokenizers, staging, ignore=shutil.ignore_patterns("train_state*"))
+        save_file(start_contexts(lat), str(openings))
 
     def save(final: bool = False, metrics: dict | None = None) -> None:
         if rank != 0:
@@ -163,7 +160,7 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
                  **({"metrics": metrics} if metrics else {})}
         save_checkpoint(ckpt, WORLD_KIND, cfg, ema_model, extra=extra, train_state=ts,
                         train_info={"step": step, "elapsed_s": elapsed, "final": final},
-                        extra_dirs={"tokenizers": staging})
+                        extra_dirs={"tokenizers": staging}, extra_files={"start.safetensors": openings})
 
     model.train()
     bar = tqdm(disable=not progress or rank != 0, desc="train", unit="step",
@@ -185,7 +182,7 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
             clip = {k: v.to(device) for k, v in lat.clip(idx, clip_len).items() if k != "audio" or cfg.audio_tokens}
             sync = ddp.no_sync() if world > 1 and a < accum - 1 else nullcontext()
             with sync, autocast():
-                loss, st = teacher_loss(fwd, clip, tcfg, gen)
+                loss, st = world_loss(fwd, clip, cfg, tcfg, gen)
                 (loss / accum).backward()
             for k, v in st.items():
                 acc[k] = acc.get(k, 0.0) + v / accum
@@ -225,23 +222,3 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
         writer.close()
         print(f"done: step {step}, {elapsed / 60:.1f} min, last loss {stats.get('loss', float('nan')):.4f} -> {ckpt}")
     return {"step": step, "elapsed_s": elapsed, **stats}
-
-
-def load_world_model(path: str | Path, device: torch.device | None = None) -> tuple[OmniWorldModel, dict]:
-    """A trained world model (EMA weights) and its checkpoint metadata, from a path alone."""
-    ckpt = resolve_checkpoint(path)
-    meta = read_checkpoint_meta(ckpt, WORLD_KIND)
-    from liveworld.checkpoint import load_into
-
-    model = OmniWorldModel(config_from_dict(OmniConfig, meta["config"]))
-    load_into(model, ckpt)
-    model.eval()
-    if device is not None:
-        model.to(device)
-    meta["path"] = str(ckpt)
-    return model, meta
-
-
-def load_world_tokenizers(meta: dict) -> WorldTokenizers:
-    return WorldTokenizers(Path(meta["path"]) / "tokenizers", ActionSpace.from_dict(meta["world"]["action_space"]))
-

@@ -4,7 +4,7 @@ import torch
 
 from liveworld.common import LiveworldError
 from liveworld.engine.runner import WorldEngine
-from liveworld.engine.sampler import History, predict_next
+from liveworld.model.sampling import History, predict_next
 
 
 def randomized_engine(run, steps=2) -> WorldEngine:

@@ -94,7 +94,7 @@ def test_rope_is_relative_in_frame():
 
 
 def test_trains_and_samples_at_two_aspect_ratios():
-    from liveworld.engine.sampler import History, predict_next
+    from liveworld.model.sampling import History, predict_next
     from liveworld.train.config import TrainConfig
     from liveworld.train.objective import teacher_loss
 

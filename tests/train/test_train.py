@@ -10,7 +10,8 @@ import torch
 from liveworld.checkpoint import load_state
 from liveworld.common import LiveworldError
 from liveworld.train.config import apply_overrides, preset
-from liveworld.train.loop import load_world_model, train
+from liveworld.train.loop import train
+from liveworld.world import load_world_model
 
 
 def tiny_run(**train_overrides):

@@ -1,0 +1,130 @@
+"""Sampling the next frame from the world model with the whole context recomputed at each
+solver step: the reference the cached streaming engine must match (tested), what evaluation
+uses, and what training uses to roll the model out on its own frames. Simple, exact, batched.
+
+Shape legend: B batch, W context frames, C video latent channels on an h x w grid, Na audio
+tokens of Ca channels, A action width, T text tokens, G guidance scales.
+
+What the model is fed here is what training fed it (tests/train/test_sampling_matches_training.py):
+context frames at flow time 0 with d = 0, the new frame at the solver's t with the step size
+the model was trained with (`model_denoiser`), guidance scales w as inputs.
+
+Knows the model's inputs and the flow solvers; knows nothing about pixels, caches or sessions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from liveworld.flow import sample
+from liveworld.model.omni import FrameInputs, OmniWorldModel
+
+
+@dataclass
+class History:
+    """The last W + 1 frames' tokens: frame 0 only serves as the 'previous frame' of frame 1
+    (W = 0 is a stream that has only its first frame).
+
+    video [B, W+1, C, h, w], action [B, W+1, A], audio [B, W+1, Na, Ca] or None.
+    """
+
+    video: torch.Tensor
+    action: torch.Tensor
+    audio: torch.Tensor | None = None
+
+    @classmethod
+    def start(cls, video: torch.Tensor, action: torch.Tensor, audio: torch.Tensor | None = None) -> "History":
+        """From one first frame (video [B, C, h, w]): no context yet, only a previous frame."""
+        return cls(video[:, None], action[:, None], audio[:, None] if audio is not None else None)
+
+    def push(self, video: torch.Tensor, action: torch.Tensor, audio: torch.Tensor | None, window: int) -> "History":
+        """Appends a frame and keeps the last window + 1."""
+        v = torch.cat([self.video, video[:, None]], 1)[:, -(window + 1):]
+        a = torch.cat([self.action, action[:, None]], 1)[:, -(window + 1):]
+        au = torch.cat([self.audio, audio[:, None]], 1)[:, -(window + 1):] if self.audio is not None and audio is not None else None
+        return History(v, a, au)
+
+
+def min_step(model: OmniWorldModel) -> float:
+    """The smallest step size the model was trained to take as input (0: it never saw d)."""
+    k = model.cfg.shortcut_steps
+    return 1.0 / k if k else 0.0
+
+
+def pack(video: torch.Tensor, audio: torch.Tensor | None) -> torch.Tensor:
+    """video [B, F, C, h, w] (+ audio [B, F, Na, Ca]) -> one state [B, F, C*h*w (+ Na*Ca)]."""
+    B, Fr = video.shape[:2]
+    x = video.reshape(B, Fr, -1)
+    return torch.cat([x, audio.reshape(B, Fr, -1)], -1) if audio is not None else x
+
+
+def unpack(x: torch.Tensor, video_shape: tuple[int, ...], audio_shape: tuple[int, ...] | None):
+    """The inverse of `pack`; shapes exclude the batch and frame dims."""
+    B, Fr = x.shape[:2]
+    nv = 1
+    for s in video_shape:
+        nv *= s
+    video = x[..., :nv].reshape(B, Fr, *video_shape)
+    audio = x[..., nv:].reshape(B, Fr, *audio_shape) if audio_shape is not None else None
+    return video, audio
+
+
+def context_segment(hist: History, action_drop: torch.Tensor | None = None) -> FrameInputs:
+    """The clean stream of a history: frames 1..W, each with its previous frame, at t = d = 0."""
+    B, W1 = hist.video.shape[:2]
+    W = W1 - 1
+    zeros = torch.zeros(B, W, device=hist.video.device, dtype=hist.video.dtype)
+    seg = FrameInputs(video=hist.video[:, 1:], video_prev=hist.video[:, :-1], action=hist.action[:, 1:], t=zeros, d=zeros,
+                      action_drop=None if action_drop is None else action_drop[:, None].expand(B, W))
+    if hist.audio is not None:
+        seg.audio, seg.audio_prev = hist.audio[:, 1:], hist.audio[:, :-1]
+    return seg
+
+
+@torch.no_grad()
+def predict_next(model: OmniWorldModel, hist: History, action: torch.Tensor, text: torch.Tensor,
+                 text_valid: torch.Tensor, steps: int = 1, solver: str = "euler",
+                 generator: torch.Generator | None = None, guidance: torch.Tensor | None = None,
+                 action_drop: torch.Tensor | None = None, noise: torch.Tensor | None = None,
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The next frame's (video [B, C, h, w], audio [B, Na, Ca] or None) given the history and the
+    action that leads to it (action [B, A]). `noise` [B, 1, C*h*w (+ Na*Ca)] (else drawn from
+    `generator`) is the solver's starting point, in `pack`'s layout."""
+    cfg = model.cfg
+    B, W1, C, h, w = hist.video.shape
+    W = W1 - 1
+    dev, dt = hist.video.device, hist.video.dtype
+    has_audio = cfg.audio_tokens > 0 and hist.audio is not None
+    clean = context_segment(hist if has_audio else History(hist.video, hist.action), action_drop)
+    vshape, ashape = (C, h, w), ((cfg.audio_tokens, cfg.audio_channels) if has_audio else None)
+    if noise is None:
+        noise = draw_noise(B, vshape, ashape, generator)
+    noise = noise.to(dev, dt)
+
+    def denoise(x: torch.Tensor, t: float, d: float) -> torch.Tensor:
+        v_in, a_in = unpack(x, vshape, ashape)
+        noisy = FrameInputs(video=v_in, video_prev=hist.video[:, -1:], action=action[:, None],
+                            t=torch.full((B, 1), t, device=dev, dtype=dt), d=torch.full((B, 1), d, device=dev, dtype=dt),
+                            action_drop=None if action_drop is None else action_drop[:, None])
+        if has_audio:
+            noisy.audio, noisy.audio_prev = a_in, hist.audio[:, -1:]
+        vv, va = model(text, clean, noisy, guidance=guidance, text_valid=text_valid, noisy_offset=W)
+        return pack(vv, va if has_audio else None)
+
+    x = sample(denoise, noise, steps, solver, min_step=min_step(model))
+    video, audio = unpack(x, vshape, ashape)
+    return video[:, 0], (audio[:, 0] if audio is not None else None)
+
+
+def draw_noise(B: int, video_shape: tuple[int, ...], audio_shape: tuple[int, ...] | None,
+               generator: torch.Generator | None) -> torch.Tensor:
+    """A frame's starting noise [B, 1, n] in `pack`'s layout, video first then audio, drawn on
+    the CPU so that every device gets the same numbers from the same generator."""
+    nv = torch.Size(video_shape).numel()
+    na = torch.Size(audio_shape).numel() if audio_shape is not None else 0
+    v = torch.randn((B, 1, nv), generator=generator)
+    if not na:
+        return v
+    return torch.cat([v, torch.randn((B, 1, na), generator=generator)], -1)
