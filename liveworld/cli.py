@@ -16,6 +16,7 @@ is printed as one line without a traceback and exits with status 2.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import json
 import sys
 
@@ -72,6 +73,42 @@ def _train(args: argparse.Namespace) -> None:
     train(args.data, args.out, run, tokenizers, resume=args.resume)
 
 
+def _distill(args: argparse.Namespace) -> None:
+    import dataclasses
+
+    from liveworld.train.config import apply_overrides, distill_config
+    from liveworld.world import resolve_checkpoint
+
+    if args.out is None:
+        raise LiveworldError("distill needs --out RUN2 (a new run directory)")
+    from liveworld.train.loop import run_config_from_meta, train
+    from liveworld.checkpoint import read_checkpoint_meta
+
+    if args.resume:
+        meta = read_checkpoint_meta(resolve_checkpoint(args.out), "world_model") if (Path(args.out) / "checkpoint").exists() else {}
+        data = args.data or meta.get("world", {}).get("dataset")
+        if not data:
+            raise LiveworldError(f"nothing to resume in {args.out}; drop --resume to start")
+        train(data, args.out, None, "", resume=True)
+        return
+    if args.run is None:
+        raise LiveworldError("distill needs the teacher's run directory: liveworld distill RUN --out RUN2")
+    ckpt = resolve_checkpoint(args.run)
+    meta = read_checkpoint_meta(ckpt, "world_model")
+    if "run" not in meta:
+        raise LiveworldError(f"{args.run} carries no training recipe (an exported world?); distill from its run directory")
+    teacher_run = run_config_from_meta(meta)
+    run = dataclasses.replace(teacher_run, train=distill_config(teacher_run.train, args.minutes))
+    run = apply_overrides(run, args.overrides)
+    if args.dry_run:
+        print(json.dumps(dataclasses.asdict(run), indent=2))
+        return
+    data = args.data or meta["world"].get("dataset")
+    if not data:
+        raise LiveworldError("pass --data DIR: the teacher's checkpoint does not name its dataset")
+    train(data, args.out, run, str(ckpt / "tokenizers"), teacher_path=str(ckpt))
+
+
 def _eval(args: argparse.Namespace) -> None:
     from liveworld.eval.evaluate import run_eval
 
@@ -80,14 +117,15 @@ def _eval(args: argparse.Namespace) -> None:
     except ValueError as e:
         raise LiveworldError(f"--horizons must be comma-separated frame counts like 1,8,32,128, got {args.horizons!r}") from e
     run_eval(_checkpoint(args.checkpoint), args.data, args.steps, args.frames, args.starts, args.stability_frames,
-             args.report, horizons)
+             args.report, horizons, guidance=args.guidance, solver=args.solver, split=args.split, episodes=args.episodes)
 
 
 def _play(args: argparse.Namespace) -> None:
     from liveworld.engine.runner import WorldEngine
     from liveworld.serve.play import headless, serve
 
-    engine = WorldEngine.load(args.checkpoint, device=args.device, steps=args.steps, threads=args.threads)
+    engine = WorldEngine.load(args.checkpoint, device=args.device, steps=args.steps, threads=args.threads,
+                              solver=args.solver, guidance=args.guidance)
     if args.headless:
         headless(engine, args.frames, args.actions, args.out, seed=args.seed)
     else:
@@ -114,7 +152,8 @@ def _bench(args: argparse.Namespace) -> None:
     if args.what == "engine":
         from liveworld.bench.engine import bench_engine
 
-        bench_engine(args.checkpoint, frames=args.frames or 300, steps=args.steps_engine, threads=args.threads)
+        bench_engine(args.checkpoint, frames=args.frames or 300, steps=args.steps_engine, threads=args.threads,
+                     guidance=args.guidance)
         return
     if args.what == "record":
         from liveworld.bench.record import bench_record
@@ -177,9 +216,20 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     tr.set_defaults(fn=_train)
 
+    ds = sub.add_parser("distill", help="a trained world -> one that takes guidance as input and trained on its own rollouts")
+    ds.add_argument("run", nargs="?", default=None, help="the teacher: a run directory")
+    ds.add_argument("--out", default=None, help="the new run directory")
+    ds.add_argument("--data", default=None, help="dataset (default: the one the teacher trained on)")
+    ds.add_argument("--minutes", type=float, default=30.0, help="training time budget")
+    ds.add_argument("--resume", action="store_true", help="continue OUT after a kill")
+    ds.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    ds.set_defaults(fn=_distill)
+
     pl = sub.add_parser("play", help="play the world in the browser (or --headless to a video file)")
     pl.add_argument("--checkpoint", default=None, help="run or world directory (default: the bundled world)")
     pl.add_argument("--steps", type=int, default=1, help="flow steps per frame")
+    pl.add_argument("--solver", default="euler", choices=["euler", "heun"])
+    pl.add_argument("--guidance", type=float, default=1.0, help="guidance scale w on text and action (one pass a step)")
     pl.add_argument("--host", default="127.0.0.1")
     pl.add_argument("--port", type=int, default=8000)
     pl.add_argument("--fps", type=float, default=None, help="frame clock (default: the world's frame rate)")
@@ -203,7 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", default=None, help="dataset (default: fresh episodes with unseen seeds)")
     ev.add_argument("--steps", type=int, default=1, help="sampling steps per frame")
     ev.add_argument("--frames", type=int, default=256, help="teacher-forced frames")
-    ev.add_argument("--starts", type=int, default=8, help="rollout start points")
+    ev.add_argument("--starts", type=int, default=32, help="rollout start points (the action delta uses all of them)")
+    ev.add_argument("--episodes", type=int, default=12, help="fresh episodes to record when no --data is given")
+    ev.add_argument("--split", default="val", choices=["val", "all"],
+                    help="with --data: its validation episodes, or all of them (a dataset recorded apart from training)")
+    ev.add_argument("--solver", default="euler", choices=["euler", "heun"])
+    ev.add_argument("--guidance", type=float, default=1.0, help="guidance scale w (an input of a distilled model: one pass a step)")
     ev.add_argument("--stability-frames", type=int, default=1000)
     ev.add_argument("--horizons", default="1,8,32,128", help="rollout horizons in frames")
     ev.add_argument("--report", default=None, help="write an HTML report to this directory")
@@ -217,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--steps", type=int, default=600, help="record: steps per world")
     b.add_argument("--frames", type=int, default=None, help="tokenizers: frames to evaluate (512); engine: frames to stream (300)")
     b.add_argument("--sampling-steps", dest="steps_engine", type=int, default=1, help="engine: flow steps per frame")
+    b.add_argument("--guidance", type=float, default=1.0, help="engine: guidance scale w (an input: one pass a step)")
     b.add_argument("--json", action="store_true", help="(the JSON line is always printed last)")
     b.set_defaults(fn=_bench)
     return p
@@ -225,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.command != "train":
+    if extra and args.command not in ("train", "distill"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.overrides = extra
     setup_cpu_threads(args.threads)

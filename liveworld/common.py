@@ -105,3 +105,17 @@ def machine_description() -> str:
     if torch.cuda.is_available():
         desc += f", {torch.cuda.get_device_name()}"
     return desc
+
+
+def matmul_gflops(n: int = 1024, seconds: float = 0.5) -> float:
+    """fp32 matrix-multiply throughput of this machine now, at torch's thread count: benchmark
+    figures from different days (or a busy machine) compare only beside it."""
+    import time
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    count, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ b
+        count += 1
+    return 2 * n ** 3 * count / (time.perf_counter() - t0) / 1e9

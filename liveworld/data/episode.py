@@ -82,6 +82,15 @@ class Episode:
         """The audio samples of frame t, int16 [S_t, C]."""
         return self.audio[self.audio_offsets[t] : self.audio_offsets[t + 1]]
 
+    def frame_texts(self) -> list[str]:
+        """Each frame's text: the latest text event at or before it, else the description."""
+        texts, current = [], self.meta.get("description", "")
+        events = dict(self.text)
+        for t in range(len(self)):
+            current = events.get(t, current)
+            texts.append(current)
+        return texts
+
     def modalities(self) -> list[str]:
         mods = ["video"]
         if self.has_audio:

@@ -2,10 +2,15 @@
 
     teacher-forced   next-frame PSNR / SSIM from real context, beside the copy-last-frame
                      baseline and the autoencoder's own ceiling (decode(encode(real)))
-    rollout          autoregressive PSNR at horizons 1, 8, 32, 128 frames
-    controllability  PSNR at horizon 8 with the true actions minus with shuffled actions
+    rollout          autoregressive PSNR at horizons 1, 8, 32, 128 frames, beside holding the
+                     last real frame before the start (`hold_psnr_db`, the same horizons)
+    controllability  PSNR at horizon 8 with the true actions minus with the actions of another
+                     start (over every rollout start, 32 by default)
     audio            log-spectral distance of generated against recorded sound
     stability        pixel statistics over a 1,000-frame free rollout against real frames
+
+Every figure comes from the one reference sampler (liveworld/model/sampling.py), with the
+steps, solver and guidance the JSON names; the engine's cached step equals it (tested).
 
 A table, then one JSON line last. Frames are compared at the world's size (the recording
 area-resized), against the real frames, not against autoencoder reconstructions.
@@ -26,9 +31,9 @@ import torch
 from liveworld.common import LiveworldError
 from liveworld.data.arrays import resize_frames
 from liveworld.data.episode import Episode
+from liveworld.flow import nfe
 from liveworld.model.sampling import History, predict_next
 from liveworld.eval.metrics import log_spectral_distance_db, pixel_stats, psnr_db, ssim
-from liveworld.train.data import frame_texts
 from liveworld.world import load_world_model, load_world_tokenizers
 
 HORIZONS = (1, 8, 32, 128)
@@ -41,30 +46,24 @@ class EncodedEpisode:
     action: torch.Tensor  # [T, A]
     audio: torch.Tensor | None  # [T, Na, Ca]
     audio_wave: torch.Tensor | None  # float [T, C, S] in [-1, 1]
-    text: torch.Tensor  # [T_text]
-    text_valid: torch.Tensor
+    text: torch.Tensor  # [T, T_text]: each frame's text
+    text_valid: torch.Tensor  # [T, T_text]
 
 
 @torch.no_grad()
 def encode_episode(ep: Episode, tok, text_len: int) -> EncodedEpisode:
+    enc = tok.encode_episode(ep)  # the same tokens training reads
     frames = resize_frames(ep.frames, tok.frame_size).float() / 255
-    video = torch.cat([tok.video.encode(b) for b in frames.split(256)])
-    audio = wave = None
-    if tok.audio is not None and ep.has_audio:
-        audio = tok.encode_audio_episode(ep)
+    wave = None
+    if enc["audio"] is not None and ep.has_audio:
         S, C = tok.audio.cfg.samples_per_frame, tok.audio.cfg.channels
         w = np.zeros((len(ep), C, S), np.float32)
         for t in range(len(ep)):
             a = ep.frame_audio(t)[:S, :C]
             w[t, : a.shape[1], : len(a)] = a.T / 32768
         wave = torch.from_numpy(w)
-    s = frame_texts(ep)[-1]
-    ids = tok.text.encode(s)[:text_len] if s else []
-    text = torch.zeros(text_len, dtype=torch.long)
-    text[: len(ids)] = torch.tensor(ids, dtype=torch.long)
-    valid = torch.zeros(text_len, dtype=torch.bool)
-    valid[: len(ids)] = True
-    return EncodedEpisode(frames, video, tok.actions.encode(ep.actions).float(), audio, wave, text, valid)
+    ids, valid = tok.text_ids(enc["texts"], text_len)
+    return EncodedEpisode(frames, enc["video"], enc["action"], enc["audio"] if ep.has_audio else None, wave, ids, valid)
 
 
 def history_at(eps: list[EncodedEpisode], pos: list[tuple[int, int]], window: int) -> History:
@@ -78,18 +77,32 @@ def history_at(eps: list[EncodedEpisode], pos: list[tuple[int, int]], window: in
 
 
 def _batch_text(eps, pos):
-    return torch.stack([eps[e].text for e, _ in pos]), torch.stack([eps[e].text_valid for e, _ in pos])
+    """The text known before each position: that of the last frame of its history."""
+    return torch.stack([eps[e].text[t - 1] for e, t in pos]), torch.stack([eps[e].text_valid[t - 1] for e, t in pos])
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How frames are sampled: the same for every figure of one evaluation."""
+
+    steps: int = 1
+    solver: str = "euler"
+    guidance: float = 1.0
+
+    def __call__(self, model, hist, action, text, valid, gen):
+        w = None if self.guidance == 1.0 else torch.full((action.shape[0], model.cfg.guidance_dims), self.guidance)
+        return predict_next(model, hist, action, text, valid, self.steps, self.solver, generator=gen, guidance=w)
 
 
 @torch.no_grad()
-def teacher_forced(model, tok, eps, window, steps, positions, gen, batch=16) -> dict:
+def teacher_forced(model, tok, eps, window, sampling: Sampling, positions, gen, batch=16) -> dict:
     out = {k: [] for k in ("psnr", "ssim", "copy", "ae", "lsd", "lsd_copy")}
     for i in range(0, len(positions), batch):
         pos = positions[i: i + batch]
         hist = history_at(eps, pos, window)
         text, valid = _batch_text(eps, pos)
         act = torch.stack([eps[e].action[t] for e, t in pos])
-        v, a = predict_next(model, hist, act, text, valid, steps, generator=gen)
+        v, a = sampling(model, hist, act, text, valid, gen)
         pred = tok.video.decode(v)
         real = torch.stack([eps[e].frames[t] for e, t in pos])
         prev = torch.stack([eps[e].frames[t - 1] for e, t in pos])
@@ -108,47 +121,71 @@ def teacher_forced(model, tok, eps, window, steps, positions, gen, batch=16) -> 
 
 
 @torch.no_grad()
-def rollout(model, tok, eps, window, steps, starts, horizon, gen, actions=None, return_frames=False):
+def rollout(model, tok, eps, window, sampling: Sampling, starts, horizon, gen, actions=None, return_frames=False,
+            batch: int = 32):
     """Generates `horizon` frames from real context at each (episode, t) with the recorded (or
-    the given [B, horizon, A]) actions; returns PSNR [horizon] averaged over starts."""
-    hist = history_at(eps, starts, window)
-    text, valid = _batch_text(eps, starts)
-    psnrs, frames = [], []
-    for h in range(horizon):
-        act = actions[:, h] if actions is not None else torch.stack([eps[e].action[t + h] for e, t in starts])
-        v, a = predict_next(model, hist, act, text, valid, steps, generator=gen)
-        hist = hist.push(v, act, a, window)
-        pred = tok.video.decode(v)
-        real = torch.stack([eps[e].frames[t + h] for e, t in starts])
-        psnrs.append(psnr_db(pred, real).mean().item())
+    the given [B, horizon, A]) actions. Returns PSNR [horizon] averaged over starts, the
+    hold-the-last-real-frame baseline [horizon], and the frames if asked."""
+    psnr_sum, hold_sum, frames = torch.zeros(horizon), torch.zeros(horizon), []
+    for i in range(0, len(starts), batch):
+        part = starts[i: i + batch]
+        hist = history_at(eps, part, window)
+        text, valid = _batch_text(eps, part)
+        held = torch.stack([eps[e].frames[t - 1] for e, t in part])
+        out = []
+        for h in range(horizon):
+            act = actions[i: i + batch, h] if actions is not None else torch.stack([eps[e].action[t + h] for e, t in part])
+            v, a = sampling(model, hist, act, text, valid, gen)
+            hist = hist.push(v, act, a, window)
+            pred = tok.video.decode(v)
+            real = torch.stack([eps[e].frames[t + h] for e, t in part])
+            psnr_sum[h] += psnr_db(pred, real).sum()
+            hold_sum[h] += psnr_db(held, real).sum()
+            if return_frames:
+                out.append(pred)
         if return_frames:
-            frames.append(pred)
-    return psnrs, (torch.stack(frames, 1) if return_frames else None)
+            frames.append(torch.stack(out, 1))
+    n = len(starts)
+    return (psnr_sum / n).tolist(), (hold_sum / n).tolist(), (torch.cat(frames) if return_frames else None)
+
+
+FREE_ROLLOUT_SNAPSHOTS = (1, 10, 100, 1000)
 
 
 @torch.no_grad()
-def free_rollout(model, tok, ep: EncodedEpisode, actions: torch.Tensor, window: int, steps: int, gen) -> torch.Tensor:
-    """A long rollout from an episode's first frames, driven by `actions` [N, A]; pixel stats per frame."""
-    hist = history_at([ep], [(0, window + 1)], window)
-    text, valid = ep.text[None], ep.text_valid[None]
-    stats = []
+def free_rollout(model, tok, ep: EncodedEpisode, actions: torch.Tensor, window: int, sampling: Sampling, gen):
+    """A long rollout from an episode's first frames, driven by `actions` [N, A]: pixel stats per
+    frame [N, 3] and the frames at FREE_ROLLOUT_SNAPSHOTS {frame number: [3, H, W]}."""
+    start = window + 1
+    hist = history_at([ep], [(0, start)], window)
+    text, valid = ep.text[start - 1][None], ep.text_valid[start - 1][None]
+    stats, snaps = [], {}
     for h in range(len(actions)):
         act = actions[h][None]
-        v, a = predict_next(model, hist, act, text, valid, steps, generator=gen)
+        v, a = sampling(model, hist, act, text, valid, gen)
         hist = hist.push(v, act, a, window)
-        s = pixel_stats(tok.video.decode(v))
+        img = tok.video.decode(v)
+        if h + 1 in FREE_ROLLOUT_SNAPSHOTS:
+            snaps[h + 1] = img[0]
+        s = pixel_stats(img)
         stats.append(torch.stack([s["mean"], s["std"], s["edges"]], -1))
-    return torch.cat(stats)  # [N, 3]
+    return torch.cat(stats), snaps
 
 
-def heldout_episodes(meta: dict, data: str | None, need: int, count: int) -> tuple[list[Episode], str]:
+def heldout_episodes(meta: dict, data: str | None, need: int, count: int, split: str = "val") -> tuple[list[Episode], str]:
+    """Episodes the model never trained on: a dataset's validation split (or, with split="all",
+    every episode of a dataset recorded apart from the training data), else fresh recordings
+    with seeds above the training range."""
     from liveworld.data.shards import Dataset
 
     if data:
         ds = Dataset.open(data)
-        ids = ds.ids("val") or ds.ids()
+        if split not in ("val", "all"):
+            raise LiveworldError(f"--split must be val or all, got {split!r}")
+        ids = ds.ids() if split == "all" else (ds.ids("val") or ds.ids())
         eps = [ds.load(i) for i in ids]
-        return eps, f"{data} ({len(eps)} {'validation' if ds.ids('val') else ''} episodes)"
+        what = "" if split == "all" else ("validation " if ds.ids("val") else "")
+        return eps, f"{data} ({len(eps)} {what}episodes)"
     from liveworld.data.record import record_episode
     from liveworld.data.worlds import make_world
 
@@ -167,14 +204,16 @@ def heldout_episodes(meta: dict, data: str | None, need: int, count: int) -> tup
 
 
 def evaluate(checkpoint: str, data: str | None = None, steps: int = 1, frames: int = 256,
-             starts: int = 8, stability_frames: int = 1000, report: str | None = None, seed: int = 0,
-             horizons: tuple[int, ...] = HORIZONS) -> dict:
+             starts: int = 32, stability_frames: int = 1000, report: str | None = None, seed: int = 0,
+             horizons: tuple[int, ...] = HORIZONS, guidance: float = 1.0, solver: str = "euler",
+             split: str = "val", episodes: int = 12) -> dict:
     t0 = time.perf_counter()
     model, meta = load_world_model(checkpoint)
     tok = load_world_tokenizers(meta)
+    sampling = Sampling(steps, solver, guidance)
     window = model.cfg.frames - 1
     max_h = max(max(horizons), 8)
-    raw, source = heldout_episodes(meta, data, need=window + 2 + max_h, count=max(starts, 4))
+    raw, source = heldout_episodes(meta, data, need=window + 2 + max_h, count=episodes, split=split)
     eps = [encode_episode(ep, tok, model.cfg.text_len) for ep in raw]
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -182,7 +221,7 @@ def evaluate(checkpoint: str, data: str | None = None, steps: int = 1, frames: i
     # teacher-forced positions spread over all episodes
     all_pos = [(e, t) for e, ep in enumerate(eps) for t in range(1, len(ep.video))]
     pick = rng.choice(len(all_pos), size=min(frames, len(all_pos)), replace=False)
-    tf = teacher_forced(model, tok, eps, window, steps, [all_pos[i] for i in sorted(pick)], gen)
+    tf = teacher_forced(model, tok, eps, window, sampling, [all_pos[i] for i in sorted(pick)], gen)
 
     long_eps = [e for e, ep in enumerate(eps) if len(ep.video) >= window + 2 + max_h]
     if not long_eps:
@@ -192,19 +231,19 @@ def evaluate(checkpoint: str, data: str | None = None, steps: int = 1, frames: i
         e = long_eps[i % len(long_eps)]
         latest = len(eps[e].video) - max_h
         roll_starts.append((e, int(rng.integers(window + 1, latest + 1))))
-    roll, strip = rollout(model, tok, eps, window, steps, roll_starts, max_h, gen, return_frames=report is not None)
-    # controllability: the same starts with the actions of other clips (a cyclic shift of the batch)
+    roll, hold, strip = rollout(model, tok, eps, window, sampling, roll_starts, max_h, gen, return_frames=report is not None)
+    # controllability: the same starts with the actions of other starts (a cyclic shift)
     true_actions = torch.stack([torch.stack([eps[e].action[t + h] for h in range(8)]) for e, t in roll_starts])
     shuffled = true_actions.roll(1, 0)
     if torch.equal(shuffled, true_actions):
         shuffled = true_actions[:, torch.randperm(8, generator=gen)]
-    roll_shuf, _ = rollout(model, tok, eps, window, steps, roll_starts, 8, gen, actions=shuffled)
-    roll8, _ = rollout(model, tok, eps, window, steps, roll_starts, 8, gen, actions=true_actions)
+    roll_shuf, _, _ = rollout(model, tok, eps, window, sampling, roll_starts, 8, gen, actions=shuffled)
+    roll8, _, _ = rollout(model, tok, eps, window, sampling, roll_starts, 8, gen, actions=true_actions)
 
     # stability: a long free rollout driven by recorded actions, cycled
     acts = torch.cat([ep.action[1:] for ep in eps])
     acts = acts.repeat(stability_frames // len(acts) + 1, 1)[:stability_frames]
-    gen_stats = free_rollout(model, tok, eps[0], acts, window, steps, gen) if stability_frames > 0 else None
+    gen_stats, snaps = free_rollout(model, tok, eps[0], acts, window, sampling, gen) if stability_frames > 0 else (None, {})
     real = torch.cat([ep.frames for ep in eps])
     rs = pixel_stats(real)
     real_stats = torch.stack([rs["mean"], rs["std"], rs["edges"]], -1)
@@ -212,11 +251,14 @@ def evaluate(checkpoint: str, data: str | None = None, steps: int = 1, frames: i
 
     res = {
         "bench": "eval", "checkpoint": str(meta["path"]), "world": meta["world"]["world"], "source": source,
-        "steps": steps, "window": window, "teacher_forced_frames": len(pick),
+        "steps": steps, "solver": solver, "guidance": guidance, "nfe_per_frame": nfe(steps, solver) + 1,
+        "window": window, "teacher_forced_frames": len(pick),
         "next_frame_psnr_db": round(tf["psnr"], 2), "next_frame_ssim": round(tf["ssim"], 4),
         "copy_last_psnr_db": round(tf["copy"], 2), "autoencoder_psnr_db": round(tf["ae"], 2),
         "next_frame_gain_db": round(tf["psnr"] - tf["copy"], 2),
         "rollout_psnr_db": {str(h): round(roll[h - 1], 2) for h in horizons},
+        "hold_psnr_db": {str(h): round(hold[h - 1], 2) for h in horizons},
+        "rollout_gain_over_hold_db": {str(h): round(roll[h - 1] - hold[h - 1], 2) for h in horizons},
         "rollout_starts": starts,
         "action_psnr_h8_true_db": round(roll8[-1], 2), "action_psnr_h8_shuffled_db": round(roll_shuf[-1], 2),
         "action_delta_psnr_db": round(roll8[-1] - roll_shuf[-1], 2),
@@ -240,20 +282,22 @@ def evaluate(checkpoint: str, data: str | None = None, steps: int = 1, frames: i
     if report:
         from liveworld.eval.report import write_report
 
-        res["report"] = write_report(report, res, roll, strip, roll_starts, eps, gen_stats, lo, hi)
+        res["report"] = write_report(report, res, roll, hold, strip, roll_starts, eps, gen_stats, lo, hi, snaps)
     return res
 
 
 def format_eval(res: dict) -> str:
-    lines = [f"eval of {res['checkpoint']} ({res['world']}), {res['steps']} step(s), window {res['window']}",
+    lines = [f"eval of {res['checkpoint']} ({res['world']}), {res['steps']} {res['solver']} step(s), guidance {res['guidance']}, "
+             f"{res['nfe_per_frame']} passes a frame, window {res['window']}",
              f"  data: {res['source']}",
              f"  {'next-frame PSNR (teacher-forced)':<38}{res['next_frame_psnr_db']:>8.2f} dB   SSIM {res['next_frame_ssim']:.3f}",
              f"  {'copy-last-frame baseline':<38}{res['copy_last_psnr_db']:>8.2f} dB   (gain {res['next_frame_gain_db']:+.2f} dB)",
              f"  {'autoencoder ceiling':<38}{res['autoencoder_psnr_db']:>8.2f} dB"]
     for h, v in res["rollout_psnr_db"].items():
-        lines.append(f"  {'rollout PSNR at horizon ' + h:<38}{v:>8.2f} dB")
+        lines.append(f"  {'rollout PSNR at horizon ' + h:<38}{v:>8.2f} dB   hold last real frame {res['hold_psnr_db'][h]:.2f} "
+                     f"(gain {res['rollout_gain_over_hold_db'][h]:+.2f})")
     lines.append(f"  {'action delta at horizon 8':<38}{res['action_delta_psnr_db']:>+8.2f} dB   "
-                 f"(true {res['action_psnr_h8_true_db']:.2f}, shuffled {res['action_psnr_h8_shuffled_db']:.2f})")
+                 f"(true {res['action_psnr_h8_true_db']:.2f}, shuffled {res['action_psnr_h8_shuffled_db']:.2f}, {res['rollout_starts']} starts)")
     if "audio_lsd_db" in res:
         lines.append(f"  {'audio log-spectral distance':<38}{res['audio_lsd_db']:>8.2f} dB   (copy-last {res['audio_lsd_copy_last_db']:.2f})")
     if "stability" in res:
@@ -267,9 +311,10 @@ def format_eval(res: dict) -> str:
 
 
 def run_eval(checkpoint: str, data: str | None, steps: int, frames: int, starts: int, stability_frames: int,
-             report: str | None, horizons: tuple[int, ...] = HORIZONS) -> dict:
-    res = evaluate(checkpoint, data, steps, frames, starts, stability_frames, report, horizons=horizons)
+             report: str | None, horizons: tuple[int, ...] = HORIZONS, guidance: float = 1.0, solver: str = "euler",
+             split: str = "val", episodes: int = 12) -> dict:
+    res = evaluate(checkpoint, data, steps, frames, starts, stability_frames, report, horizons=horizons,
+                   guidance=guidance, solver=solver, split=split, episodes=episodes)
     print(format_eval(res))
     print(json.dumps(res))
     return res
-

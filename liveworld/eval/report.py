@@ -25,7 +25,8 @@ def _strip(eps, starts, frames: torch.Tensor, horizons=(1, 2, 4, 8, 16, 32, 64, 
     return (img * 255).round().astype(np.uint8)
 
 
-def write_report(out: str, res: dict, roll: list[float], strip_frames, starts, eps, gen_stats, lo, hi) -> str:
+def write_report(out: str, res: dict, roll: list[float], hold: list[float], strip_frames, starts, eps, gen_stats, lo, hi,
+                 snapshots: dict | None = None) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -35,6 +36,7 @@ def write_report(out: str, res: dict, roll: list[float], strip_frames, starts, e
     d.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(range(1, len(roll) + 1), roll, label="rollout (recorded actions)")
+    ax.plot(range(1, len(hold) + 1), hold, color="grey", lw=0.8, label="hold the last real frame")
     ax.axhline(res["copy_last_psnr_db"], color="grey", ls="--", label="copy-last-frame, 1 step")
     ax.axhline(res["autoencoder_psnr_db"], color="green", ls=":", label="autoencoder ceiling")
     ax.set_xscale("log")
@@ -59,6 +61,11 @@ def write_report(out: str, res: dict, roll: list[float], strip_frames, starts, e
         fig.savefig(d / "stability.png", dpi=100)
         plt.close(fig)
         parts.append("<h2>Stability of a long free rollout</h2><img src='stability.png'>")
+    if snapshots:
+        frames = torch.cat([snapshots[k] for k in sorted(snapshots)], 2).clamp(0, 1)
+        img = (frames.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        Image.fromarray(img).resize((img.shape[1] * 3, img.shape[0] * 3), Image.NEAREST).save(d / "free_rollout.png")
+        parts.append(f"<h2>The free rollout at frames {', '.join(str(k) for k in sorted(snapshots))}</h2><img src='free_rollout.png'>")
     if strip_frames is not None:
         img = _strip(eps, starts, strip_frames)
         Image.fromarray(img).resize((img.shape[1] * 2, img.shape[0] * 2), Image.NEAREST).save(d / "strips.png")

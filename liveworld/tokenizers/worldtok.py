@@ -53,6 +53,30 @@ class WorldTokenizers:
         return self.audio.cfg.samples_per_frame if self.audio is not None else 0
 
     @torch.no_grad()
+    def encode_episode(self, ep: Episode, batch: int = 256) -> dict:
+        """An episode -> its per-frame tokens, the one path training and evaluation share:
+        video [T, C, h, w], action [T, A], audio [T, Na, Ca] (None for a silent world or episode),
+        texts: each frame's text (a list of T strings)."""
+        from liveworld.data.arrays import resize_frames
+
+        if ActionSpace.from_dict(ep.meta["action_space"]).to_dict() != self.action_space.to_dict():
+            raise LiveworldError(f"episode action space {ep.meta['action_space']} differs from the tokenizers' {self.action_space.to_dict()}")
+        frames = resize_frames(ep.frames, self.frame_size)
+        video = torch.cat([self.video.encode(b.float() / 255) for b in frames.split(batch)])
+        audio = self.encode_audio_episode(ep) if self.audio is not None else None  # silence where an episode has none
+        return {"video": video, "action": self.actions.encode(ep.actions).float(), "audio": audio, "texts": ep.frame_texts()}
+
+    def text_ids(self, texts: list[str], text_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Strings -> token ids [U, text_len] and validity [U, text_len] (cut, zero-padded)."""
+        ids = torch.zeros(len(texts), text_len, dtype=torch.long)
+        valid = torch.zeros(len(texts), text_len, dtype=torch.bool)
+        for i, s in enumerate(texts):
+            enc = self.text.encode(s)[:text_len] if s else []
+            ids[i, : len(enc)] = torch.tensor(enc, dtype=torch.long)
+            valid[i, : len(enc)] = True
+        return ids, valid
+
+    @torch.no_grad()
     def encode_audio_episode(self, ep: Episode, batch: int = 512) -> torch.Tensor:
         """Each frame's audio, cut or zero-padded to the codec's frame length -> [T, Na, Ca]."""
         S, C = self.audio.cfg.samples_per_frame, self.audio.cfg.channels

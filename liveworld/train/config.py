@@ -76,6 +76,14 @@ def _train_preset(name: str) -> TrainConfig:
     raise LiveworldError(f"unknown preset {name!r}; choose one of: tiny, cpu, gpu")
 
 
+def distill_config(teacher: TrainConfig, minutes: float = 30.0) -> TrainConfig:
+    """The recipe of `liveworld distill`, from the teacher's: the same data and shortcut
+    objective, plus the model's own rollouts as context and guidance learned from the frozen
+    teacher, at a lower learning rate for a short time."""
+    return dataclasses.replace(teacher, lr=teacher.lr * 0.4, warmup_steps=50, minutes=minutes, steps=100000,
+                               p_self_rollout=0.5, p_guidance=0.25)
+
+
 def preset(name: str) -> RunConfig:
     if name not in MODEL_PRESETS:
         raise LiveworldError(f"unknown preset {name!r}; choose one of: {', '.join(MODEL_PRESETS)}")

@@ -24,8 +24,6 @@ import torch
 from safetensors.torch import load_file
 
 from liveworld.common import LiveworldError
-from liveworld.data.arrays import resize_frames
-from liveworld.data.episode import ActionSpace
 from liveworld.data.shards import Dataset
 from liveworld.tokenizers.worldtok import WorldTokenizers
 
@@ -106,39 +104,25 @@ def take(array, rows: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array[rows.numpy()]))
 
 
-def frame_texts(ep) -> list[str]:
-    texts, current = [], ep.meta.get("description", "")
-    events = dict(ep.text)
-    for t in range(len(ep)):
-        current = events.get(t, current)
-        texts.append(current)
-    return texts
-
-
 @torch.no_grad()
-def encode_split(ds: Dataset, split: str, tok: WorldTokenizers, text_len: int, batch: int = 256) -> Latents:
+def encode_split(ds: Dataset, split: str, tok: WorldTokenizers, text_len: int) -> Latents:
     videos, audios, actions, text_index, starts = [], [], [], [], [0]
     table: dict[str, int] = {}
     for ep in ds.episodes(split):
-        if ActionSpace.from_dict(ep.meta["action_space"]).to_dict() != tok.action_space.to_dict():
-            raise LiveworldError(f"{ds.root}: episode action space {ep.meta['action_space']} differs from the tokenizers' {tok.action_space.to_dict()}")
-        frames = resize_frames(ep.frames, tok.frame_size)
-        videos.append(torch.cat([tok.video.encode(b.float() / 255) for b in frames.split(batch)]))
+        try:
+            enc = tok.encode_episode(ep)
+        except LiveworldError as e:
+            raise LiveworldError(f"{ds.root}: {e}") from e
+        videos.append(enc["video"])
+        actions.append(enc["action"])
         if tok.audio is not None:
-            audios.append(tok.encode_audio_episode(ep))
-        actions.append(tok.actions.encode(ep.actions))
-        for s in frame_texts(ep):
-            text_index.append(table.setdefault(s, len(table)))
+            audios.append(enc["audio"])
+        text_index += [table.setdefault(s, len(table)) for s in enc["texts"]]
         starts.append(starts[-1] + len(ep))
     if len(starts) == 1:
         raise LiveworldError(f"{ds.root} has no {split!r} episodes")
-    ids = torch.zeros(len(table), text_len, dtype=torch.long)
-    valid = torch.zeros(len(table), text_len, dtype=torch.bool)
-    for s, i in table.items():
-        enc = tok.text.encode(s)[:text_len] if s else []
-        ids[i, : len(enc)] = torch.tensor(enc, dtype=torch.long)
-        valid[i, : len(enc)] = True
-    return Latents(torch.cat(videos), torch.cat(actions).float(), torch.tensor(text_index), ids, valid,
+    ids, valid = tok.text_ids(list(table), text_len)
+    return Latents(torch.cat(videos), torch.cat(actions), torch.tensor(text_index), ids, valid,
                    torch.tensor(starts), torch.cat(audios) if audios else None)
 
 

@@ -39,7 +39,7 @@ from liveworld.tokenizers.worldtok import WorldTokenizers
 from liveworld.train.config import RunConfig, TrainConfig
 from liveworld.train.data import cached_latents, check_layout, start_contexts
 from liveworld.train.objective import world_loss
-from liveworld.world import WORLD_KIND
+from liveworld.world import WORLD_KIND, load_world_model
 from liveworld.train.optim import ema_update, load_optimizer_tensors, optimizer_tensors, warmup_cosine_lr
 
 
@@ -68,7 +68,9 @@ def micro_generator(seed: int, step: int, micro: int) -> torch.Generator:
 
 
 def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = False,
-          progress: bool = True, max_steps: int | None = None) -> dict:
+          progress: bool = True, max_steps: int | None = None, teacher_path: str | None = None) -> dict:
+    """Trains a world model into `out`. With `teacher_path` (distillation) the model starts from
+    that world's weights and the frozen teacher supplies the guidance targets."""
     rank, world, device = _dist_setup()
     out_path = Path(out)
     ckpt = out_path / "checkpoint"
@@ -81,6 +83,7 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
         state = load_state(ckpt, "train_state")
         info = json.loads((ckpt / "train_state.json").read_text())
         tokenizers = str(ckpt / "tokenizers")
+        teacher_path = meta.get("teacher")
     elif (ckpt / "config.json").exists():
         raise LiveworldError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     cfg, tcfg = run.model, run.train
@@ -104,6 +107,14 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
 
     torch.manual_seed(tcfg.seed)
     model = OmniWorldModel(cfg).to(device)
+    teacher = None
+    if teacher_path is not None:
+        teacher, tmeta = load_world_model(teacher_path, device)
+        if teacher.cfg != cfg:
+            raise LiveworldError(f"the teacher {teacher_path} has another model config than this run; distill from it without --model overrides")
+        teacher.requires_grad_(False)
+        model.load_state_dict(teacher.state_dict())
+        teacher_path = tmeta["path"]
     ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
     decay, no_decay = [], []
     for n, p in model.named_parameters():
@@ -157,6 +168,7 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
         ts.update(optimizer_tensors(opt))
         extra = {"run": {"preset": run.preset, "model": config_to_dict(cfg), "train": config_to_dict(tcfg)},
                  "world": world_meta, "step": step, "train_minutes": round(elapsed / 60, 2), "params": params,
+                 **({"teacher": teacher_path} if teacher_path else {}),
                  **({"metrics": metrics} if metrics else {})}
         save_checkpoint(ckpt, WORLD_KIND, cfg, ema_model, extra=extra, train_state=ts,
                         train_info={"step": step, "elapsed_s": elapsed, "final": final},
@@ -182,7 +194,7 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
             clip = {k: v.to(device) for k, v in lat.clip(idx, clip_len).items() if k != "audio" or cfg.audio_tokens}
             sync = ddp.no_sync() if world > 1 and a < accum - 1 else nullcontext()
             with sync, autocast():
-                loss, st = world_loss(fwd, clip, cfg, tcfg, gen)
+                loss, st = world_loss(fwd, clip, cfg, tcfg, gen, teacher=teacher)
                 (loss / accum).backward()
             for k, v in st.items():
                 acc[k] = acc.get(k, 0.0) + v / accum

@@ -50,14 +50,44 @@ def test_positions_and_memory_stay_bounded(tiny_run):
 
 def test_sink_frame_is_kept_and_text_changes_midstream(tiny_run):
     eng = randomized_engine(tiny_run, steps=1)
+    eng.sink_frames = 1
     s = eng.new_session(seed=0)
-    sink = s.cache.frames[0]
+    sink = s.cache.keys[:, :, :, : eng.layout.tokens_per_frame].clone()
     for _ in range(2 * eng.window):
         eng.step(s, [])
-    assert s.cache.frames[0] is sink
+    assert s.cache.slot_frame[0] == 0  # the first frame still holds its slot
+    assert torch.equal(s.cache.keys[:, :, :, : eng.layout.tokens_per_frame], sink)
     before = s.cache.text[0][0].clone()
     eng.step(s, [], text="a door opens")
     assert s.text == "a door opens" and not torch.equal(before, s.cache.text[0][0])
+
+
+def test_cached_stream_equals_reference_rollout_after_the_window_wraps(tiny_run):
+    """Many frames past the window, with a ring that has wrapped several times, the engine's
+    frames equal the reference sampler's, fed the engine's own frames as history."""
+    eng = randomized_engine(tiny_run, steps=2)
+    s = eng.new_session(seed=5)
+    k, W = s.start, eng.window
+    st = eng.starts
+    hist = History(st["video"][k][None, : W + 1], st["action"][k][None, : W + 1], st["audio"][k][None, : W + 1])
+    text, valid = st["text_ids"][k][None], st["text_valid"][k][None]
+    s.generator = torch.Generator().manual_seed(9)
+    gen = torch.Generator().manual_seed(9)
+    for i in range(3 * W + 2):
+        action = eng.action_vector(["MOVE_FORWARD"] if i % 3 else ["TURN_LEFT"])
+        v, a = eng.step_latent(s, action)
+        ref_v, ref_a = predict_next(eng.model, hist, action[None], text, valid, steps=2, generator=gen)
+        assert torch.allclose(v, ref_v, atol=1e-4), (i, (v - ref_v).abs().max())
+        hist = hist.push(ref_v, action[None], ref_a, W)
+
+
+def test_guided_engine_costs_one_pass_per_step(tiny_run):
+    eng = randomized_engine(tiny_run, steps=2)
+    eng.guidance = 1.5
+    s = eng.new_session(seed=0)
+    before = eng.nfe
+    eng.step(s, ["MOVE_FORWARD"])
+    assert eng.nfe - before == eng.nfe_per_frame == 3
 
 
 def test_unknown_action_is_named(tiny_run):

@@ -96,13 +96,13 @@ def test_rope_is_relative_in_frame():
 def test_trains_and_samples_at_two_aspect_ratios():
     from liveworld.model.sampling import History, predict_next
     from liveworld.train.config import TrainConfig
-    from liveworld.train.objective import teacher_loss
+    from liveworld.train.objective import world_loss
 
     cfg = PRESETS["tiny"]
     torch.manual_seed(0)
     model = OmniWorldModel(cfg)
     opt = torch.optim.AdamW(model.parameters(), 3e-3)
-    tcfg = TrainConfig(p_drop_action=0.0, p_drop_text=0.0)
+    tcfg = TrainConfig(p_drop_action=0.0, p_drop_text=0.0, p_shortcut=0.0)
     gen = torch.Generator().manual_seed(0)
 
     def clip(grid):
@@ -123,7 +123,7 @@ def test_trains_and_samples_at_two_aspect_ratios():
     losses = {g: [] for g in grids}
     for step in range(120):
         g = grids[step % 2]
-        loss, _ = teacher_loss(model, clip(g), tcfg, gen)
+        loss, _ = world_loss(model, clip(g), cfg, tcfg, gen)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -1,0 +1,107 @@
+"""Sampling feeds the model what training fed it: the (t, d) of every solver pass, the context's
+(t, d), guidance, and the positions and visibility of every token."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from liveworld.engine.runner import WorldEngine
+from liveworld.model.layout import Layout
+from liveworld.model.omni import PRESETS, OmniWorldModel
+from liveworld.model.sampling import History, predict_next
+from liveworld.train.config import preset
+from liveworld.train.objective import context_times, flow_times
+
+
+def recorded_passes(model, fn):
+    """Runs fn() and returns the (t, d) of every segment the model was given, per method."""
+    seen = {"cached": [], "full": []}
+    cached, full = model.forward_cached, model.forward
+
+    def rec_cached(seg, *a, **k):
+        seen["cached"].append((round(float(seg.t.flatten()[0]), 6), round(float(seg.d.flatten()[0]), 6)))
+        return cached(seg, *a, **k)
+
+    def rec_full(text, clean, noisy, *a, **k):
+        seen["full"].append(((clean.t, clean.d), (round(float(noisy.t.flatten()[0]), 6), round(float(noisy.d.flatten()[0]), 6))))
+        return full(text, clean, noisy, *a, **k)
+
+    model.forward_cached, model.forward = rec_cached, rec_full
+    try:
+        fn()
+    finally:
+        del model.forward_cached, model.forward
+    return seen
+
+
+def trained_pairs(mcfg, draws: int = 20000) -> set[tuple[float, float]]:
+    """Every (t, d) the objective feeds the noisy stream that lies on a sampler's grid."""
+    t, d, _ = flow_times(draws, 1, mcfg, preset("tiny").train, torch.Generator().manual_seed(0))
+    return {(round(float(a), 6), round(float(b), 6)) for a, b in zip(t.flatten(), d.flatten())}
+
+
+@pytest.mark.parametrize("steps", [1, 2, 4])
+def test_engine_feeds_trained_t_and_d(tiny_run, steps):
+    eng = WorldEngine.load(tiny_run, device="cpu", steps=steps, threads=1)
+    s = eng.new_session(seed=0)
+    seen = recorded_passes(eng.model, lambda: [eng.step(s, ["MOVE_FORWARD"]) for _ in range(3)])
+    solver_passes = [p for p in seen["cached"] if p != (0.0, 0.0)]
+    writes = [p for p in seen["cached"] if p == (0.0, 0.0)]
+    assert len(solver_passes) == 3 * steps and len(writes) == 3  # and the cache write at t = d = 0
+    assert {1.0} <= {t for t, _ in solver_passes}  # a 1-step sampler evaluates t = 1 ...
+    missing = set(solver_passes) - trained_pairs(eng.model.cfg)
+    assert not missing, f"sampling feeds (t, d) that training never fed: {sorted(missing)}"
+
+
+def test_reference_sampler_feeds_the_engines_t_and_d(tiny_run):
+    eng = WorldEngine.load(tiny_run, device="cpu", steps=2, threads=1)
+    st, W = eng.starts, eng.window
+    hist = History(st["video"][0][None, : W + 1], st["action"][0][None, : W + 1], st["audio"][0][None, : W + 1])
+    seen = recorded_passes(eng.model, lambda: predict_next(eng.model, hist, st["action"][0][None, W], st["text_ids"][0][None],
+                                                           st["text_valid"][0][None], steps=2))
+    assert [p for _, p in seen["full"]] == [(1.0, 0.5), (0.5, 0.5)]
+    for (t_ctx, d_ctx), _ in seen["full"]:  # context frames at t = d = 0, as training's clean clips
+        assert t_ctx.abs().max() == 0 and d_ctx.abs().max() == 0
+
+
+def test_training_feeds_clean_context_and_the_one_step_point():
+    cfg = preset("tiny").train
+    t_ctx = context_times(4000, 4, cfg, torch.Generator().manual_seed(0))
+    assert (t_ctx == 0).all(-1).float().mean() > 0.3  # clean context (what sampling feeds) is common
+    mcfg = PRESETS["tiny"]
+    pairs = trained_pairs(mcfg)
+    for steps in (1, 2, 4):
+        for i in range(steps):
+            assert (round(1 - i / steps, 6), round(1 / steps, 6)) in pairs
+    # a model trained without step sizes is fed d = 0 at sampling, as in training
+    plain = dataclasses.replace(mcfg, shortcut_steps=0)
+    _, d, _ = flow_times(100, 2, plain, cfg, torch.Generator().manual_seed(0))
+    assert (d == 0).all()
+
+
+def test_positions_and_visibility_of_the_sampled_frame_match_training():
+    """The frame a sampler generates after W context frames sits where training's last noisy
+    frame sits, and sees the same keys at the same positions."""
+    W, grid = 3, (2, 3)
+    train = Layout(4, 2, grid, W + 1, W + 1)
+    samp = Layout(4, 2, grid, W, 1, noisy_frame_offset=W)
+    N = train.tokens_per_frame
+
+    def seen_keys(lay, query_row):
+        tab, mask = lay.token_table(), lay.attention_mask()
+        keys = mask[query_row].nonzero()[:, 0]
+        return sorted((int(tab["segment"][k]), int(tab["frame"][k]), int(tab["row"][k]), int(tab["col"][k])) for k in keys)
+
+    q_train = train.length - N  # first token of the last noisy frame
+    q_samp = samp.length - N
+    assert seen_keys(train, q_train) == seen_keys(samp, q_samp)
+    for key in ("frame", "row", "col"):
+        assert torch.equal(train.token_table()[key][q_train:], samp.token_table()[key][q_samp:])
+
+
+def test_no_guidance_is_the_input_training_gave_unguided_clips():
+    model = OmniWorldModel(PRESETS["tiny"])
+    torch.nn.init.normal_(model.w_embed.weight)
+    assert torch.allclose(model.guidance_embed(None, 2, "cpu"), model.guidance_embed(torch.ones(2, 2), 2, "cpu"))
+    assert not torch.allclose(model.guidance_embed(None, 2, "cpu"), model.guidance_embed(torch.full((2, 2), 2.0), 2, "cpu"))
