@@ -46,7 +46,7 @@ def _data_info(args: argparse.Namespace) -> None:
 
 
 def _train_tokenizer(args: argparse.Namespace) -> None:
-    from liveworld.tokenizers.train import train_tokenizer
+    from liveworld.train.tokenizers import train_tokenizer
 
     train_tokenizer(args.modality, args.data, args.out, minutes=args.minutes, steps=args.steps,
                     resume=args.resume, preset=args.preset, seed=args.seed)

@@ -1,18 +1,24 @@
-"""The streaming KV cache: [text] + [sink frames] + [a rolling window of recent frames], in
-buffers allocated once.
+"""The streaming KV cache: [text] + [a rolling window of recent frames] + [the frame being
+made], in one buffer per layer allocated once.
 
-Per layer it keeps the frames' un-rotated keys and values in a ring of `capacity` frame slots
-([1, H, capacity * N, Dh], N tokens a frame): writing a frame is one copy into its slot, never
-a concatenation. Positions are given when the prefix is read, relative to the cache (text at
-frame -1, the cached frames at 0..n-1 from oldest to newest, the frame being generated at n),
-so they stay bounded however long the stream runs: frame 10,000 sees exactly the positions
-frame 10 saw. Attention does not care in which order keys sit, so the ring is never reordered;
-only the rotation table follows it. The text's keys are rotated once, when the text is set;
-only its valid tokens are kept, so no attention mask is needed.
+Layout of a layer's buffer, [1, H, text_len + (capacity + 1) * N, Dh] (N tokens a frame):
 
-Frames that leave the window are overwritten. Sink frames (StreamingLLM, Xiao et al. 2024)
-stay for ever; the default is none, because training never showed the model a gap between a
-sink and the window (liveworld/train/objective.py): a cache must hold what training fed.
+    [ text, right-aligned | ring of `capacity` frame slots | spare slot ]
+
+Keys are stored rotated (RoPE) at their frame's number in the stream, so a frame's keys are
+rotated once, when written, and never again. RoPE makes attention depend only on differences of
+positions, so what the model sees is exactly the relative layout training fed it: the text one
+frame before the oldest cached frame, the cached frames, the new frame right after the newest
+(tests check a long stream against the full-context reference sampler). Angles are computed in
+float64, so frame 10,000,000 rotates as precisely as frame 10.
+
+Each solver pass and the cache-write pass of a frame write the frame's keys into the slot it
+will own: the next free slot while the window fills, else the spare slot, which is copied over
+the oldest frame's slot when the frame is done. Passes attend to one contiguous view of the
+buffer: nothing is concatenated, and memory does not grow with the stream.
+
+No sink frames: training never showed the model a gap between a sink and the window
+(liveworld/train/objective.py), and a cache must hold what training fed.
 
 Sized from the model's config, never from literals. Knows tensors and positions; knows nothing
 about the model's layers.
@@ -24,7 +30,6 @@ from dataclasses import dataclass, field
 
 import torch
 
-from liveworld.model.layout import Layout
 from liveworld.model.omni import apply_rope, rope_tables
 
 LayerKV = tuple[torch.Tensor, torch.Tensor]
@@ -32,91 +37,89 @@ LayerKV = tuple[torch.Tensor, torch.Tensor]
 
 @dataclass
 class KVCache:
-    sink_frames: int
     window_frames: int
+    tokens_per_frame: int
+    text_len: int  # the most text tokens the model takes
     rope_split: tuple[int, int, int]
-    layout: Layout  # the one-frame layout (token rows/cols) of this world
-    text: list[LayerKV] | None = None  # per layer (rotated keys, values) [1, H, T, Dh] of the valid text tokens
-    keys: torch.Tensor | None = None  # [layers, 1, H, capacity * N, Dh], un-rotated
+    keys: torch.Tensor | None = None  # [layers, 1, H, text_len + (capacity + 1) * N, Dh], rotated
     values: torch.Tensor | None = None
-    slot_frame: list[int] = field(default_factory=list)  # stream index of the frame in each slot (-1: empty)
-    written: int = 0  # frames written since the last reset
-    _rope: dict = field(default_factory=dict)  # rank of each slot -> (cos, sin) of the ring's keys
+    text_keys: list[torch.Tensor] = field(default_factory=list)  # per layer, un-rotated [1, H, T, Dh]
+    slot_frame: list[int] = field(default_factory=list)  # stream frame number in each slot (-1: empty)
+    written: int = 0  # frames written since the last reset = the number of the next frame
 
     @property
     def capacity(self) -> int:
-        return self.sink_frames + self.window_frames
+        return self.window_frames
 
     def __len__(self) -> int:
         return min(self.written, self.capacity)
 
+    @property
+    def text_tokens(self) -> int:
+        return self.text_keys[0].shape[2] if self.text_keys else 0
+
+    def allocate(self, layers: int, heads: int, head_dim: int, device, dtype) -> None:
+        L = self.text_len + (self.capacity + 1) * self.tokens_per_frame
+        self.keys = torch.zeros(layers, 1, heads, L, head_dim, device=device, dtype=dtype)
+        self.values = torch.zeros_like(self.keys)
+        self.slot_frame = [-1] * self.capacity
+
     def set_text(self, kvs: list[LayerKV]) -> None:
         """Per-layer un-rotated (k, v) [1, H, T, Dh] of the text's valid tokens (T may be 0)."""
         T = kvs[0][0].shape[2]
-        pos = {"frame": torch.full((T,), -1), "row": torch.zeros(T, dtype=torch.long), "col": torch.arange(T)}
+        if T > self.text_len:
+            raise ValueError(f"{T} text tokens, the cache holds {self.text_len}")
+        self.text_keys = [k for k, _ in kvs]
+        for layer, (_, v) in enumerate(kvs):
+            self.values[layer, :, :, self.text_len - T: self.text_len] = v
+        self._rotate_text()
+
+    def _rotate_text(self) -> None:
+        """Text sits one frame before the oldest cached frame (training's frame -1)."""
+        T = self.text_tokens
+        if not T:
+            return
+        oldest = self.written - len(self)
+        pos = {"frame": torch.full((T,), oldest - 1), "row": torch.zeros(T, dtype=torch.long), "col": torch.arange(T)}
         cos, sin = rope_tables(pos, self.rope_split)
-        self.text = [(apply_rope(k, cos.to(k.device), sin.to(k.device)), v) for k, v in kvs]
+        cos, sin = cos.to(self.keys.device), sin.to(self.keys.device)
+        for layer, k in enumerate(self.text_keys):
+            self.keys[layer, :, :, self.text_len - T: self.text_len] = apply_rope(k, cos, sin)
 
-    def _slot(self) -> int:
-        """The slot the next frame goes to: the next free one, else the oldest after the sinks."""
+    def _slot_of_next(self) -> int:
+        """Where the next frame's keys go while it is made: its own slot, or the spare one."""
+        return self.written if self.written < self.capacity else self.capacity
+
+    def frame_views(self) -> list[LayerKV]:
+        """Per layer (keys, values) [1, H, T + (n + 1) * N, Dh]: the text, the n cached frames
+        and, last, the rows of the frame being made (each pass writes its keys there)."""
+        N, T = self.tokens_per_frame, self.text_tokens
+        end = self.text_len + (self._slot_of_next() + 1) * N
+        if self.written >= self.capacity and self._slot_of_next() != self.capacity:
+            raise AssertionError("the spare slot must be last")
+        start = self.text_len - T
+        return [(self.keys[i, :, :, start:end], self.values[i, :, :, start:end]) for i in range(self.keys.shape[0])]
+
+    def commit(self) -> None:
+        """The frame being made is finished (its clean keys are in place): it joins the window,
+        replacing the oldest frame once the window is full."""
+        N = self.tokens_per_frame
         if self.written < self.capacity:
-            return self.written
-        window = [i for i in range(self.sink_frames, self.capacity)]
-        return min(window, key=lambda i: self.slot_frame[i])
-
-    def append(self, kvs: list[LayerKV]) -> None:
-        """Writes one frame's per-layer un-rotated (k, v) [1, H, N, Dh] into its slot."""
-        N = self.layout.tokens_per_frame
-        if self.keys is None:
-            k0 = kvs[0][0]
-            shape = (len(kvs), k0.shape[0], k0.shape[1], self.capacity * N, k0.shape[3])
-            self.keys = torch.zeros(shape, dtype=k0.dtype, device=k0.device)
-            self.values = torch.zeros_like(self.keys)
-            self.slot_frame = [-1] * self.capacity
-        i = self._slot()
-        for layer, (k, v) in enumerate(kvs):
-            self.keys[layer, :, :, i * N:(i + 1) * N] = k
-            self.values[layer, :, :, i * N:(i + 1) * N] = v
-        self.slot_frame[i] = self.written
+            self.slot_frame[self.written] = self.written
+        else:
+            oldest = min(range(self.capacity), key=lambda i: self.slot_frame[i])
+            spare = slice(self.text_len + self.capacity * N, self.text_len + (self.capacity + 1) * N)
+            dst = slice(self.text_len + oldest * N, self.text_len + (oldest + 1) * N)
+            self.keys[:, :, :, dst] = self.keys[:, :, :, spare]
+            self.values[:, :, :, dst] = self.values[:, :, :, spare]
+            self.slot_frame[oldest] = self.written
         self.written += 1
+        self._rotate_text()
 
     def reset(self) -> None:
         self.written = 0
         self.slot_frame = [-1] * self.capacity
-
-    def _rotation(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos/sin for the ring's keys: each slot at its frame's rank, oldest = 0."""
-        n = len(self)
-        frames = self.slot_frame[:n]
-        rank = {f: r for r, f in enumerate(sorted(frames))}
-        order = tuple(rank[f] for f in frames)  # a few distinct orders: the ring's phases
-        if order not in self._rope:
-            tab = self.layout.token_table()
-            N = self.layout.tokens_per_frame
-            frame = torch.tensor(order).repeat_interleave(N)
-            pos = {"frame": frame, "row": tab["row"].repeat(n), "col": tab["col"].repeat(n)}
-            cos, sin = rope_tables(pos, self.rope_split)
-            self._rope[order] = (cos.to(self.keys.device), sin.to(self.keys.device))
-        return self._rope[order]
-
-    def prefix(self) -> list[LayerKV]:
-        """Per layer (rotated keys, values) [1, H, T + n * N, Dh] of the text and the cached frames."""
-        n, N = len(self), self.layout.tokens_per_frame
-        out = []
-        for layer in range(len(self.text) if self.text is not None else self.keys.shape[0]):
-            parts_k, parts_v = [], []
-            if self.text is not None:
-                parts_k.append(self.text[layer][0])
-                parts_v.append(self.text[layer][1])
-            if n:
-                cos, sin = self._rotation()
-                parts_k.append(apply_rope(self.keys[layer, :, :, : n * N], cos, sin))
-                parts_v.append(self.values[layer, :, :, : n * N])
-            out.append((torch.cat(parts_k, 2), torch.cat(parts_v, 2)) if len(parts_k) > 1 else (parts_k[0], parts_v[0]))
-        return out
+        self._rotate_text()
 
     def nbytes(self) -> int:
-        total = sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in (self.text or []))
-        if self.keys is not None:
-            total += 2 * self.keys.numel() * self.keys.element_size()
-        return total
+        return 2 * self.keys.numel() * self.keys.element_size() if self.keys is not None else 0

@@ -46,7 +46,7 @@ def load_start_contexts(ckpt: Path) -> dict[str, torch.Tensor]:
 
 class WorldEngine:
     def __init__(self, model, tokenizers, meta: dict, starts: dict[str, torch.Tensor], device: torch.device,
-                 steps: int = 1, solver: str = "euler", sink_frames: int = 0, guidance: float = 1.0):
+                 steps: int = 1, solver: str = "euler", guidance: float = 1.0):
         if steps < 1:
             raise LiveworldError(f"steps must be >= 1, got {steps}")
         if solver not in ("euler", "heun"):
@@ -54,7 +54,6 @@ class WorldEngine:
         self.model, self.tok, self.meta, self.starts = model, tokenizers, meta, starts
         self.device, self.steps, self.solver = device, steps, solver
         self.window = model.cfg.frames - 1  # cached frames the model was trained to see
-        self.sink_frames = min(sink_frames, self.window - 1)
         self.guidance = guidance
         self.grid = tokenizers.grid
         self.layout = model.layout(0, self.grid, 0, 1)
@@ -131,7 +130,8 @@ class WorldEngine:
     def new_session(self, seed: int = 0, text: str | None = None, start: int | None = None) -> Session:
         """A stream that opens on real frames (start context `start`, by default chosen by seed)."""
         cfg = self.model.cfg
-        cache = KVCache(self.sink_frames, self.window - self.sink_frames, cfg.rope_split, self.layout)
+        cache = KVCache(self.window, self.layout.tokens_per_frame, cfg.text_len, cfg.rope_split)
+        cache.allocate(cfg.depth, cfg.heads, cfg.head_dim, self.device, next(self.model.parameters()).dtype)
         gen = torch.Generator().manual_seed(seed)
         k = (seed if start is None else start) % self.starts["video"].shape[0]
         s = Session(cache=cache, generator=gen, start=k)
@@ -158,13 +158,13 @@ class WorldEngine:
             seg.audio, seg.audio_prev = audio[:, None], s.last_audio[:, None]
         return seg
 
-    def _write(self, s: Session, video, action, audio, prefix=None) -> None:
+    def _write(self, s: Session, video, action, audio, views=None) -> None:
         """The cache pass: the finished frame at t = 0, d = 0, as training's clean stream."""
-        prefix = s.cache.prefix() if prefix is None else prefix
-        _, _, kvs = self.model.forward_cached(self._segment(s, video, action, audio, 0.0, 0.0), prefix, len(s.cache),
-                                              guidance=self.guidance_vector(), want_kv=True, want_heads=False)
+        views = s.cache.frame_views() if views is None else views
+        self.model.forward_cached(self._segment(s, video, action, audio, 0.0, 0.0), views, s.cache.written,
+                                  guidance=self.guidance_vector(), want_heads=False)
         self.nfe += 1
-        s.cache.append(kvs)
+        s.cache.commit()
         s.last_video, s.last_audio = video, audio
 
     @torch.no_grad()
@@ -175,8 +175,8 @@ class WorldEngine:
             self.set_text(s, text)
         cfg = self.model.cfg
         action = action.to(self.device)
-        prefix = s.cache.prefix()  # read once: every solver pass and the cache write share it
-        pos = len(s.cache)
+        views = s.cache.frame_views()  # every solver pass and the cache write share them
+        pos = s.cache.written
         has_audio = cfg.audio_tokens > 0 and s.last_audio is not None
         vshape = (cfg.video_channels, *self.grid)
         ashape = (cfg.audio_tokens, cfg.audio_channels) if has_audio else None
@@ -186,14 +186,14 @@ class WorldEngine:
         def denoise(x: torch.Tensor, t: float, d: float) -> torch.Tensor:
             v_in, a_in = unpack(x, vshape, ashape)
             seg = self._segment(s, v_in[:, 0], action, a_in[:, 0] if a_in is not None else None, t, d)
-            v, a, _ = self.model.forward_cached(seg, prefix, pos, guidance=w)
+            v, a = self.model.forward_cached(seg, views, pos, guidance=w)
             self.nfe += 1
             return pack(v, a if has_audio else None)
 
         x = sample(denoise, noise, self.steps, self.solver, min_step=min_step(self.model))
         video, audio = unpack(x, vshape, ashape)
         video, audio = video[:, 0], (audio[:, 0] if audio is not None else None)
-        self._write(s, video, action, audio, prefix)
+        self._write(s, video, action, audio, views)
         s.frame_index += 1
         return video, audio
 

@@ -102,10 +102,12 @@ def rope_tables(layout_tab: dict[str, torch.Tensor], split: tuple[int, int, int]
     the next split[1] with the row, the last split[2] with the column (Su et al. 2021, per axis)."""
     parts = []
     for pos, dims in zip((layout_tab["frame"], layout_tab["row"], layout_tab["col"]), split):
-        inv = 1.0 / base ** (torch.arange(0, dims, 2, device=pos.device, dtype=torch.float32) / dims)
-        parts.append(pos.float()[:, None] * inv[None])
+        inv = 1.0 / base ** (torch.arange(0, dims, 2, device=pos.device, dtype=torch.float64) / dims)
+        parts.append(pos.double()[:, None] * inv[None])
+    # float64 angles: a stream's cache rotates keys at absolute frame numbers (engine/cache.py),
+    # and cos/sin of fp32 angles lose precision once frame numbers reach the thousands.
     angles = torch.cat(parts, -1)
-    return angles.cos(), angles.sin()
+    return angles.cos().float(), angles.sin().float()
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -144,17 +146,23 @@ class Block(nn.Module):
         nn.init.zeros_(self.ada.weight)  # AdaLN-zero: every block starts as the identity
         nn.init.zeros_(self.ada.bias)
 
-    def attention(self, x: torch.Tensor, rope, mask: torch.Tensor | None, kv_prefix=None):
+    def attention(self, x: torch.Tensor, rope, mask: torch.Tensor | None, kv: tuple[torch.Tensor, torch.Tensor] | None = None,
+                  out_kv: list | None = None):
+        """kv: the engine's cache of this layer, (keys, values) [B, H, Lk, Dh] whose last L rows
+        are this segment's own: its rotated keys and values are written there, then attended
+        with the rest (no concatenation). out_kv: a list that receives the un-rotated (k, v)."""
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
         q, k = self.q_norm(q), self.k_norm(k)
-        new_kv = (k, v)  # un-rotated: a cache re-rotates keys by their current place in its window
+        if out_kv is not None:
+            out_kv.append((k, v))
         q, k = apply_rope(q, *rope), apply_rope(k, *rope)
-        if kv_prefix is not None:  # rotated keys/values of earlier tokens (the engine's cache)
-            k = torch.cat([kv_prefix[0], k], 2)
-            v = torch.cat([kv_prefix[1], v], 2)
+        if kv is not None:
+            kv[0][:, :, -L:] = k
+            kv[1][:, :, -L:] = v
+            k, v = kv
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return self.proj(out.transpose(1, 2).reshape(B, L, D)), new_kv
+        return self.proj(out.transpose(1, 2).reshape(B, L, D))
 
     def mlp(self, x: torch.Tensor, video: tuple[int, int, int, int] | None) -> torch.Tensor:
         h = F.gelu(self.fc1(x), approximate="tanh")
@@ -164,19 +172,19 @@ class Block(nn.Module):
             frames = (L - start) // N
             grid = h[:, start:].reshape(B, frames, N, Hd)[:, :, v0:]  # [B, F, h*w, hidden]
             g = grid.reshape(B * frames, gh, gw, Hd).permute(0, 3, 1, 2)
-            g = self.dwconv(g).permute(0, 2, 3, 1).reshape(B, frames, gh * gw, Hd)
-            pad = torch.zeros(B, frames, v0, Hd, dtype=h.dtype, device=h.device)
-            h = h + F.pad(torch.cat([pad, g], 2).reshape(B, frames * N, Hd), (0, 0, start, 0))
+            g = self.dwconv(g).permute(0, 2, 3, 1).reshape(B, frames * gh * gw, Hd)
+            rows = (start + torch.arange(frames, device=h.device)[:, None] * N + v0
+                    + torch.arange(gh * gw, device=h.device)[None]).flatten()  # the video tokens' rows
+            h = h.index_add(1, rows, g)
         return self.fc2(h)
 
-    def forward(self, x, mod_slots, slot, rope, mask, video, kv_prefix=None):
+    def forward(self, x, mod_slots, slot, rope, mask, video, kv=None, out_kv=None):
         """x [B, L, D]; mod_slots [B, S, D] conditions per slot; slot [L] each token's slot."""
         mods = self.ada(F.silu(mod_slots))[:, slot]  # [B, L, 6D]: computed per frame, gathered per token
         sh1, sc1, g1, sh2, sc2, g2 = mods.chunk(6, -1)
-        a, new_kv = self.attention(modulate(self.norm1(x), sh1, sc1), rope, mask, kv_prefix)
-        x = x + g1 * a
+        x = x + g1 * self.attention(modulate(self.norm1(x), sh1, sc1), rope, mask, kv, out_kv)
         x = x + g2 * self.mlp(modulate(self.norm2(x), sh2, sc2), video)
-        return x, new_kv
+        return x
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,17 +313,18 @@ class OmniWorldModel(nn.Module):
         rope = rope_tables(tab, self.cfg.rope_split)
         video = (lay.text_len, lay.tokens_per_frame, lay.video_offset, grid)
         for blk in self.blocks:
-            x, _ = blk(x, cond, tab["slot"], rope, mask, video)
+            x = blk(x, cond, tab["slot"], rope, mask, video)
         return self._clean_estimate(noisy, *self._heads(x, cond, tab, lay, noisy.frames))
 
-    def forward_cached(self, seg: FrameInputs, prefix: list[tuple[torch.Tensor, torch.Tensor]] | None,
-                       frame: int, guidance: torch.Tensor | None = None, prefix_valid: torch.Tensor | None = None,
-                       want_kv: bool = False, want_heads: bool = True):
-        """One frame (seg with F = 1) attending to cached tokens, the streaming engine's pass.
+    def forward_cached(self, seg: FrameInputs, kv: list[tuple[torch.Tensor, torch.Tensor]], frame: int,
+                       guidance: torch.Tensor | None = None, want_heads: bool = True):
+        """One frame (seg with F = 1) attending to the engine's cache: the streaming pass.
 
-        prefix: per layer (rotated keys, values) [B, H, Lp, Dh] of the text and the cached frames;
-        `frame` is this frame's position relative to the cache. Returns (video x̂_0
-        [B, 1, C, h, w], audio x̂_0 or None, per-layer un-rotated (k, v) of this frame if want_kv).
+        kv: per layer (keys, values) [B, H, Lk, Dh] holding the rotated keys of the text and the
+        cached frames, with this frame's N rows last (written here; engine/cache.py). `frame` is
+        this frame's position, the same frame numbering the cached keys were rotated with.
+        Returns the clean estimates (video x̂_0 [B, 1, C, h, w], audio x̂_0 or None), or
+        (None, None) for a pass that only writes the cache (want_heads False).
         """
         grid = tuple(seg.video.shape[-2:])
         lay = self.layout(0, grid, 0, 1, frame)
@@ -324,23 +333,16 @@ class OmniWorldModel(nn.Module):
         tab = lay.token_table(x.device)
         tab["slot"] = tab["slot"] - 1
         rope = rope_tables(tab, self.cfg.rope_split)
-        mask = None
-        if prefix_valid is not None:
-            keys_ok = torch.cat([prefix_valid, torch.ones(x.shape[0], x.shape[1], dtype=torch.bool, device=x.device)], 1)
-            mask = keys_ok[:, None, None, :]
         video = (0, lay.tokens_per_frame, lay.video_offset, grid)
-        kvs = []
         for i, blk in enumerate(self.blocks):
-            x, kv = blk(x, cond, tab["slot"], rope, mask, video, kv_prefix=prefix[i] if prefix else None)
-            kvs.append(kv)
-        v = a = None
-        if want_heads:
-            v, a = self._clean_estimate(seg, *self._heads(x, cond, tab, lay, 1))
-        return v, a, (kvs if want_kv else None)
+            x = blk(x, cond, tab["slot"], rope, None, video, kv=kv[i])
+        if not want_heads:
+            return None, None
+        return self._clean_estimate(seg, *self._heads(x, cond, tab, lay, 1))
 
     def text_kv(self, text: torch.Tensor, text_valid: torch.Tensor | None = None, guidance: torch.Tensor | None = None):
-        """Per-layer un-rotated (k, v) of the text segment alone: text attends only to itself,
-        so its keys never depend on frames and can be recomputed when the prompt changes."""
+        """Per-layer un-rotated (k, v) [B, H, T, Dh] of the text segment alone: text attends only
+        to itself, so its keys never depend on frames and can be recomputed when the prompt changes."""
         B, T = text.shape
         x = self.text_in(text) + self.kind_embed[0]
         cond = self.guidance_embed(guidance, B, text.device)[:, None]
@@ -350,10 +352,9 @@ class OmniWorldModel(nn.Module):
         mask = None
         if text_valid is not None:
             mask = (text_valid[:, None, :] | torch.eye(T, dtype=torch.bool, device=text.device)[None])[:, None]
-        kvs = []
+        kvs: list = []
         for blk in self.blocks:
-            x, kv = blk(x, cond, tab["slot"], rope, mask, None)
-            kvs.append(kv)
+            x = blk(x, cond, tab["slot"], rope, mask, None, out_kv=kvs)
         return kvs
 
     def _clean_estimate(self, seg: FrameInputs, v: torch.Tensor, a: torch.Tensor | None):

@@ -40,7 +40,7 @@ from liveworld.train.config import RunConfig, TrainConfig
 from liveworld.train.data import cached_latents, check_layout, start_contexts
 from liveworld.train.objective import world_loss
 from liveworld.world import WORLD_KIND, load_world_model
-from liveworld.train.optim import ema_update, load_optimizer_tensors, optimizer_tensors, warmup_cosine_lr
+from liveworld.train.optim import Trainer
 
 
 
@@ -115,18 +115,16 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
         teacher.requires_grad_(False)
         model.load_state_dict(teacher.state_dict())
         teacher_path = tmeta["path"]
-    ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
     decay, no_decay = [], []
     for n, p in model.named_parameters():
         (decay if p.ndim >= 2 and "embed" not in n else no_decay).append(p)
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": tcfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=tcfg.lr, betas=(0.9, 0.95))
-    step, elapsed = 0, 0.0
+    # The schedule's length is tcfg.steps / tcfg.minutes; max_steps only stops early (tests, kills).
+    trainer = Trainer(model, opt, tcfg.lr, tcfg.warmup_steps, steps=tcfg.steps, minutes=tcfg.minutes,
+                      ema_decay=tcfg.ema_decay, floor=0.1)
     if state is not None:
-        model.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("live.")})
-        ema = {k[4:]: v.to(device) for k, v in state.items() if k.startswith("ema.")}
-        load_optimizer_tensors(opt, state)
-        step, elapsed = info["step"], info["elapsed_s"]
+        trainer.restore(state, info)
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     fwd = torch.compile(ddp) if tcfg.compile and device.type == "cuda" else ddp
     use_bf16 = tcfg.precision == "bf16" or (tcfg.precision == "auto" and device.type == "cuda")
@@ -136,9 +134,7 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
     seeds = [e.seed for e in ds.entries.values() if e.seed is not None]
     world_meta.update({"frame_size": list(tok.frame_size), "samples_per_frame": tok.samples_per_frame,
                        "dataset": str(Path(data).resolve()), "seed_range": [min(seeds), max(seeds)] if seeds else None})
-    budget_s = tcfg.minutes * 60 if tcfg.minutes > 0 else math.inf
-    total_steps = tcfg.steps  # the schedule's length; max_steps only stops early (tests, kills)
-    stop_step = min(total_steps, max_steps) if max_steps else total_steps
+    stop_step = max_steps or math.inf
     params = sum(p.numel() for p in model.parameters())
     writer = None
     if rank == 0:
@@ -147,7 +143,7 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
         writer = SummaryWriter(str(out_path / "tb"))
         print(f"world model: {params / 1e6:.2f} M parameters, {len(starts):,} clips of {clip_len} frames, "
               f"batch {tcfg.batch_size} = {world} x {accum} x {micro}, device {device}"
-              + (f", resuming at step {step}" if step else ""))
+              + (f", resuming at step {trainer.step}" if trainer.step else ""))
 
     # The tokenizers travel inside every checkpoint. They are copied aside once, because each save
     # replaces the checkpoint directory (and on --resume they come from inside it).
@@ -162,29 +158,24 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
     def save(final: bool = False, metrics: dict | None = None) -> None:
         if rank != 0:
             return
-        ema_model = {k: v.detach().cpu() for k, v in ema.items()}
-        ts = {f"live.{k}": v.detach().cpu() for k, v in model.state_dict().items()}
-        ts.update({f"ema.{k}": v for k, v in ema_model.items()})
-        ts.update(optimizer_tensors(opt))
+        ema_model = {k: v.detach().cpu() for k, v in trainer.ema.items()}
         extra = {"run": {"preset": run.preset, "model": config_to_dict(cfg), "train": config_to_dict(tcfg)},
-                 "world": world_meta, "step": step, "train_minutes": round(elapsed / 60, 2), "params": params,
+                 "world": world_meta, "step": trainer.step, "train_minutes": round(trainer.elapsed / 60, 2), "params": params,
                  **({"teacher": teacher_path} if teacher_path else {}),
                  **({"metrics": metrics} if metrics else {})}
-        save_checkpoint(ckpt, WORLD_KIND, cfg, ema_model, extra=extra, train_state=ts,
-                        train_info={"step": step, "elapsed_s": elapsed, "final": final},
+        save_checkpoint(ckpt, WORLD_KIND, cfg, ema_model, extra=extra, train_state=trainer.state_tensors(),
+                        train_info=trainer.info(final=final),
                         extra_dirs={"tokenizers": staging}, extra_files={"start.safetensors": openings})
 
     model.train()
+    trainer.sync_elapsed(trainer.elapsed)  # the clock counts training, not the set-up before it
     bar = tqdm(disable=not progress or rank != 0, desc="train", unit="step",
-               initial=step, mininterval=1 if sys.stderr.isatty() else 30)
-    t_start = time.perf_counter() - elapsed
+               initial=trainer.step, mininterval=1 if sys.stderr.isatty() else 30)
     samples_t, samples_n = time.perf_counter(), 0
     stats: dict[str, float] = {}
-    while step < stop_step and elapsed < budget_s:
-        frac = min(1.0, max(step / total_steps, elapsed / budget_s))
-        lr = warmup_cosine_lr(tcfg.lr, step, tcfg.warmup_steps, frac, floor=0.1)
-        for g in opt.param_groups:
-            g["lr"] = lr
+    while not trainer.done(stop_step):
+        step = trainer.step
+        lr = trainer.set_lr()
         opt.zero_grad(set_to_none=True)
         acc: dict[str, float] = {}
         for a in range(accum):
@@ -198,26 +189,23 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
                 (loss / accum).backward()
             for k, v in st.items():
                 acc[k] = acc.get(k, 0.0) + v / accum
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        ema_update(ema, model, step, tcfg.ema_decay)
+        trainer.update()
+        step = trainer.step
         if world > 1:
             t = torch.tensor([acc[k] for k in sorted(acc)], dtype=torch.float64)
             dist.all_reduce(t)
             acc = {k: float(v) / world for k, v in zip(sorted(acc), t)}
         stats = acc
         samples_n += tcfg.batch_size
-        elapsed = time.perf_counter() - t_start
         if world > 1:  # every rank stops at the same step
-            e = torch.tensor([elapsed], dtype=torch.float64)
+            e = torch.tensor([trainer.elapsed], dtype=torch.float64)
             dist.broadcast(e, 0)
-            elapsed = float(e)
+            trainer.sync_elapsed(float(e))
         bar.update(1)
         if rank == 0 and step % tcfg.log_every_steps == 0:
             sps = samples_n / (time.perf_counter() - samples_t)
             samples_t, samples_n = time.perf_counter(), 0
-            bar.set_postfix(loss=f"{acc['loss']:.4f}", lr=f"{lr:.1e}", samples_s=f"{sps:.1f}", min=f"{elapsed / 60:.1f}")
+            bar.set_postfix(loss=f"{acc['loss']:.4f}", lr=f"{lr:.1e}", samples_s=f"{sps:.1f}", min=f"{trainer.elapsed / 60:.1f}")
             for k, v in acc.items():
                 writer.add_scalar(f"train/{k}", v, step)
             writer.add_scalar("train/lr", lr, step)
@@ -232,5 +220,5 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
         dist.barrier()
     if writer is not None:
         writer.close()
-        print(f"done: step {step}, {elapsed / 60:.1f} min, last loss {stats.get('loss', float('nan')):.4f} -> {ckpt}")
-    return {"step": step, "elapsed_s": elapsed, **stats}
+        print(f"done: step {trainer.step}, {trainer.elapsed / 60:.1f} min, last loss {stats.get('loss', float('nan')):.4f} -> {ckpt}")
+    return {"step": trainer.step, "elapsed_s": trainer.elapsed, **stats}

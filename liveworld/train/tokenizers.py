@@ -1,13 +1,14 @@
 """`liveworld train-tokenizer`: train the video autoencoder or the audio codec on a dataset, or
 the text BPE on its texts.
 
-One small loop for both networks: batches drawn from the whole train split held in memory, AdamW
-with warm-up and a cosine decay over the budget (minutes or steps, whichever is given: a
-time budget makes "the best model in 30 minutes" a well-defined thing), an EMA of the weights
-(the EMA is what gets saved and evaluated), and an atomic checkpoint every `save_every_s` with
-the optimiser state, so `--resume` after a kill continues the same run.
+One small loop for both networks on the skeleton every run shares (train/optim.Trainer):
+batches drawn from the whole train split held in memory, AdamW with warm-up and a cosine decay
+over the budget (minutes or steps, whichever is given: a time budget makes "the best model in 30
+minutes" a well-defined thing), an EMA of the weights (the EMA is what gets saved and
+evaluated), and an atomic checkpoint every `save_every_s` with the optimiser state, so
+`--resume` after a kill continues the same run.
 
-This module knows how to train a tokenizer; what a tokenizer computes lives beside it.
+This module knows how to train a tokenizer; what a tokenizer computes lives in tokenizers/.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from liveworld.checkpoint import config_from_dict, load_state, read_checkpoint_m
 from liveworld.common import LiveworldError
 from liveworld.data.arrays import split_audio, split_frames
 from liveworld.data.shards import Dataset
-from liveworld.train.optim import ema_update, load_optimizer_tensors, optimizer_tensors, warmup_cosine_lr
+from liveworld.train.optim import Trainer
 
 
 @dataclass
@@ -126,67 +127,46 @@ def train_tokenizer(modality: str, data: str, out: str, minutes: float | None = 
     torch.manual_seed(seed)
     task = {"video": _video_task, "audio": _audio_task}[modality](ds, preset, meta["config"] if meta else None)
     model = task.model
-    ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
     opt = torch.optim.AdamW(model.parameters(), lr=task.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    trainer = Trainer(model, opt, task.lr, warmup=200, steps=steps if steps is not None else math.inf,
+                      minutes=minutes or 0.0, ema_decay=0.999, floor=0.05)
     gen = torch.Generator().manual_seed(seed)
-    step, elapsed = 0, 0.0
     if state is not None:
-        info = json.loads((out_path / "train_state.json").read_text())
-        step, elapsed = info["step"], info["elapsed_s"]
-        model.load_state_dict({k[len("live."):]: v for k, v in state.items() if k.startswith("live.")})
-        ema = {k[len("ema."):]: v for k, v in state.items() if k.startswith("ema.")}
-        load_optimizer_tensors(opt, state)
+        trainer.restore(state, json.loads((out_path / "train_state.json").read_text()))
         gen.set_state(state["rng"])
-
-    budget_s = minutes * 60 if minutes is not None else math.inf
-    total_steps = steps if steps is not None else math.inf
-    warmup = 200
     params = sum(p.numel() for p in model.parameters())
     print(f"{task.kind}: {params / 1e6:.2f} M parameters, {len(task.train):,} train / {len(task.val):,} val items, "
-          f"budget {minutes or '-'} min / {steps or '-'} steps" + (f", resuming at step {step}" if step else ""))
-
-    def progress_frac() -> float:
-        return min(1.0, max(elapsed / budget_s, step / total_steps))
+          f"budget {minutes or '-'} min / {steps or '-'} steps" + (f", resuming at step {trainer.step}" if trainer.step else ""))
 
     def save(final: bool = False) -> dict:
         model_ema = task.model.__class__(task.config)
-        model_ema.load_state_dict(ema)
+        model_ema.load_state_dict(trainer.ema)
         model_ema.eval()
         task.finalize(model_ema, task.train)
-        metrics = {**task.evaluate(model_ema, task.val), "step": step, "train_minutes": round(elapsed / 60, 2)}
-        ts = {f"live.{k}": v for k, v in model.state_dict().items()}
-        ts.update({f"ema.{k}": v for k, v in ema.items()})
-        ts.update(optimizer_tensors(opt))
+        metrics = {**task.evaluate(model_ema, task.val), "step": trainer.step, "train_minutes": round(trainer.elapsed / 60, 2)}
+        ts = trainer.state_tensors()
         ts["rng"] = gen.get_state()
         save_checkpoint(out_path, task.kind, task.config, model_ema.state_dict(), extra={"metrics": metrics, **task.extra},
-                        train_state=ts, train_info={"step": step, "elapsed_s": elapsed, "final": final})
+                        train_state=ts, train_info=trainer.info(final=final))
         return metrics
 
     model.train()
-    bar = tqdm(disable=not progress, desc=task.kind, unit="step", initial=step, mininterval=1 if sys.stderr.isatty() else 30)
+    trainer.sync_elapsed(trainer.elapsed)  # the clock counts training, not the set-up before it
+    bar = tqdm(disable=not progress, desc=task.kind, unit="step", initial=trainer.step, mininterval=1 if sys.stderr.isatty() else 30)
     last_save = time.perf_counter()
-    t_start = time.perf_counter() - elapsed
-    ema_decay = 0.999
-    while progress_frac() < 1.0:
-        frac = progress_frac()
-        lr = warmup_cosine_lr(task.lr, step, warmup, frac, floor=0.05)
-        for g in opt.param_groups:
-            g["lr"] = lr
+    while not trainer.done():
+        lr = trainer.set_lr()
         idx = torch.randint(len(task.train), (task.batch_size,), generator=gen)
         loss = task.loss(model, task.train[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        ema_update(ema, model, step, ema_decay)
-        elapsed = time.perf_counter() - t_start
+        trainer.update()
         bar.update(1)
-        if step % 10 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.1e}", min=f"{elapsed / 60:.1f}")
+        if trainer.step % 10 == 0:
+            bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.1e}", min=f"{trainer.elapsed / 60:.1f}")
         if time.perf_counter() - last_save > save_every_s:
             m = save()
-            bar.write(f"step {step} ({elapsed / 60:.1f} min): {m}")
+            bar.write(f"step {trainer.step} ({trainer.elapsed / 60:.1f} min): {m}")
             last_save = time.perf_counter()
     bar.close()
     metrics = save(final=True)

@@ -5,7 +5,7 @@ import pytest
 from liveworld.cli import main
 from liveworld.common import LiveworldError
 from liveworld.tokenizers import load_tokenizer
-from liveworld.tokenizers.train import train_tokenizer
+from liveworld.train.tokenizers import train_tokenizer
 
 
 def test_video_and_audio_training_resume_and_load(tiny_world, tmp_path):
