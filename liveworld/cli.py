@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("run", nargs="?", default=None, help="the teacher: a run directory")
     ds.add_argument("--out", default=None, help="the new run directory")
     ds.add_argument("--data", default=None, help="dataset (default: the one the teacher trained on)")
-    ds.add_argument("--minutes", type=float, default=40.0, help="training time budget")
+    ds.add_argument("--minutes", type=float, default=30.0, help="training time budget")
     ds.add_argument("--resume", action="store_true", help="continue OUT after a kill")
     ds.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     ds.set_defaults(fn=_distill)

@@ -76,7 +76,7 @@ def _train_preset(name: str) -> TrainConfig:
     raise LiveworldError(f"unknown preset {name!r}; choose one of: tiny, cpu, gpu")
 
 
-def distill_config(teacher: TrainConfig, minutes: float = 40.0) -> TrainConfig:
+def distill_config(teacher: TrainConfig, minutes: float = 30.0) -> TrainConfig:
     """The recipe of `liveworld distill`, from the teacher's: the same data and shortcut
     objective, plus the model's own rollouts as context and guidance learned from the frozen
     teacher, at a lower learning rate for a short time."""
