@@ -1,3 +1,4 @@
+import dataclasses
 import torch
 
 from liveworld.model.omni import PRESETS, FrameInputs, OmniWorldModel, apply_rope, rope_tables
@@ -135,3 +136,22 @@ def test_trains_and_samples_at_two_aspect_ratios():
         v, a = predict_next(model.eval(), hist, c["action"][:, 3], c["text"], c["text_valid"], steps=2, generator=gen)
         assert v.shape == (4, cfg.video_channels, *g) and torch.isfinite(v).all()
         model.train()
+
+
+def test_an_untrained_delta_head_returns_the_previous_frame():
+    """The copy prior: before any training, one step from noise gives back the last frame."""
+    from liveworld.model.sampling import History, predict_next
+
+    cfg = PRESETS["tiny"]
+    model = OmniWorldModel(cfg).eval()
+    g = torch.Generator().manual_seed(0)
+    video = torch.randn(2, 3, cfg.video_channels, 2, 3, generator=g)
+    audio = torch.randn(2, 3, cfg.audio_tokens, cfg.audio_channels, generator=g)
+    action = torch.zeros(2, 3, cfg.action_dim)
+    text = torch.zeros(2, cfg.text_len, dtype=torch.long)
+    for steps in (1, 2):
+        v, a = predict_next(model, History(video, action, audio), action[:, -1], text, text.bool(), steps=steps, generator=g)
+        assert torch.allclose(v, video[:, -1], atol=1e-6) and torch.allclose(a, audio[:, -1], atol=1e-6)
+    velocity = OmniWorldModel(dataclasses.replace(cfg, output="velocity")).eval()
+    v, _ = predict_next(velocity, History(video, action, audio), action[:, -1], text, text.bool(), steps=1, generator=g)
+    assert not torch.allclose(v, video[:, -1], atol=1e-2)  # the old head returns its input noise
