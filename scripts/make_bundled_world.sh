@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the bundled world (liveworld/assets/worlds/doom-deathmatch) from nothing, on CPU.
 # Each step resumes if it is killed and the same command is run again (record resumes by
-# itself; add --resume to the train commands). Times measured on the 2-core CPU are in README.
+# itself; add --resume to the train and distill commands). Times measured on the 2-core CPU are in README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=PASSIVE
@@ -10,5 +10,6 @@ $LW record --world doom:deathmatch --episodes 150 --steps 500 --seed 0 --out dat
 $LW train-tokenizer --modality video --data datasets/doom-deathmatch --out runs/tokenizers/video --minutes 30
 $LW train-tokenizer --modality audio --data datasets/doom-deathmatch --out runs/tokenizers/audio --minutes 8
 $LW train-tokenizer --modality text  --data datasets/doom-deathmatch --out runs/tokenizers/text
-$LW train --preset cpu --data datasets/doom-deathmatch --tokenizers runs/tokenizers --out runs/world-cpu
-$LW export runs/world-cpu --out liveworld/assets/worlds/doom-deathmatch
+$LW train --preset cpu --data datasets/doom-deathmatch --tokenizers runs/tokenizers --out runs/world-v2
+$LW distill runs/world-v2 --out runs/world-v2-distill
+$LW export runs/world-v2-distill --out liveworld/assets/worlds/doom-deathmatch
