@@ -167,7 +167,7 @@ def _bench(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="liveworld", description=__doc__.split("\n\n")[0])
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: min(cores, 2))")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: min(cores, 2); play and the engine bench: 1, the fastest at batch 1)")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("record", help="record episodes of a world")

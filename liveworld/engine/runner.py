@@ -70,7 +70,9 @@ class WorldEngine:
             checkpoint = bundled_checkpoint()
         dev = torch.device(device) if device else default_device()
         if dev.type == "cpu":
-            setup_cpu_threads(threads)
+            # One frame at a time is a chain of small ops: one thread beat two here (23.2 against
+            # 18.4 FPS, docs/RESULTS.md), and the other core serves, decodes and encodes.
+            setup_cpu_threads(1 if threads is None else threads)
         model, meta = load_world_model(checkpoint, dev)
         tok = load_world_tokenizers(meta)
         if compile and dev.type == "cuda":
