@@ -148,10 +148,11 @@ class Block(nn.Module):
         nn.init.zeros_(self.ada.bias)
 
     def attention(self, x: torch.Tensor, rope, mask: torch.Tensor | None, kv: tuple[torch.Tensor, torch.Tensor] | None = None,
-                  out_kv: list | None = None):
+                  out_kv: list | None = None, kv_only: bool = False):
         """kv: the engine's cache of this layer, (keys, values) [B, H, Lk, Dh] whose last L rows
         are this segment's own: its rotated keys and values are written there, then attended
-        with the rest (no concatenation). out_kv: a list that receives the un-rotated (k, v)."""
+        with the rest (no concatenation); kv_only stops there. out_kv: a list that receives the
+        un-rotated (k, v)."""
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
         q, k = self.q_norm(q), self.k_norm(k)
@@ -161,6 +162,8 @@ class Block(nn.Module):
         if kv is not None:
             kv[0][:, :, -L:] = k
             kv[1][:, :, -L:] = v
+            if kv_only:
+                return None
             k, v = kv
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.proj(out.transpose(1, 2).reshape(B, L, D))
@@ -179,13 +182,18 @@ class Block(nn.Module):
             h = h.index_add(1, rows, g)
         return self.fc2(h)
 
-    def forward(self, x, mod_slots, slot, rope, mask, video, kv=None, out_kv=None):
-        """x [B, L, D]; mod_slots [B, S, D] conditions per slot; slot [L] each token's slot."""
+    def forward(self, x, mod_slots, slot, rope, mask, video, kv=None, out_kv=None, kv_only=False):
+        """x [B, L, D]; mod_slots [B, S, D] conditions per slot; slot [L] each token's slot.
+        kv_only: only write this layer's keys and values into `kv` (the last layer of a pass
+        that only fills the cache) and return None."""
         mods = self.ada(F.silu(mod_slots))  # [B, S, 6D]: computed per frame (slot) ...
         if mods.shape[1] > 1:  # ... gathered per token; one slot broadcasts (the engine's one-frame pass)
             mods = mods[:, slot]
         sh1, sc1, g1, sh2, sc2, g2 = mods.chunk(6, -1)
-        x = x + g1 * self.attention(modulate(self.norm1(x), sh1, sc1), rope, mask, kv, out_kv)
+        att = self.attention(modulate(self.norm1(x), sh1, sc1), rope, mask, kv, out_kv, kv_only)
+        if kv_only:
+            return None
+        x = x + g1 * att
         x = x + g2 * self.mlp(modulate(self.norm2(x), sh2, sc2), video)
         return x
 
@@ -335,8 +343,10 @@ class OmniWorldModel(nn.Module):
         cond = cond[:, 1:]  # no text segment in this pass: slot 0 of `embed` is the text's
         lay, tab, rope = self._one_frame(grid, frame, x.device)
         video = (0, lay.tokens_per_frame, lay.video_offset, grid)
+        last = len(self.blocks) - 1
         for i, blk in enumerate(self.blocks):
-            x = blk(x, cond, tab["slot"], rope, None, video, kv=kv[i])
+            # a cache-only pass needs the last layer's keys and values, not its output
+            x = blk(x, cond, tab["slot"], rope, None, video, kv=kv[i], kv_only=not want_heads and i == last)
         if not want_heads:
             return None, None
         return self._clean_estimate(seg, *self._heads(x, cond, tab, lay, 1))
