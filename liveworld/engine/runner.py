@@ -5,10 +5,11 @@ the CPU threads, and steps sessions, one frame per call.
     session = engine.new_session(seed=0)
     frame, audio = engine.step(session, ["MOVE_FORWARD"])   # uint8 [H, W, 3], int16 [S, C]
 
-A step costs `steps` passes of one frame's tokens against the cache (the flow solver of
-liveworld/flow, the same `sample` that evaluation and training rollouts call, fed the same t, d
-and guidance w) plus one pass that writes the generated frame into the cache, then the
-decoders: O(1) in the number of frames generated. Guidance is an input of a distilled model
+A step costs `steps` passes against the cache (the flow solver of liveworld/flow, the same
+`sample` that evaluation and training rollouts call, fed the same t, d and guidance w), then the
+decoders: O(1) in the number of frames generated. Writing a generated frame into the cache
+(its pass at t = 0) rides along with the first solver pass of the next frame, in one pass of
+two frames (engine/cache.py masks what each may see), so it costs no pass of its own. Guidance is an input of a distilled model
 (one pass per step, whatever w is). Sessions are plain data (engine/session.py); the engine keeps no per-stream
 state of its own, so one engine can serve many sessions.
 
@@ -17,6 +18,7 @@ Knows the model, the cache and the tokenizers; knows nothing about servers or br
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Sequence
@@ -32,6 +34,9 @@ from liveworld.flow import nfe, sample
 from liveworld.model.omni import FrameInputs
 from liveworld.model.sampling import draw_noise, min_step, pack, unpack
 from liveworld.world import load_world_model, load_world_tokenizers, resolve_checkpoint
+
+
+FIELDS = [f.name for f in dataclasses.fields(FrameInputs)]
 
 
 def load_start_contexts(ckpt: Path) -> dict[str, torch.Tensor]:
@@ -82,8 +87,13 @@ class WorldEngine:
 
     @property
     def nfe_per_frame(self) -> int:
-        """Network evaluations per frame: the solver's, plus the pass that writes the cache."""
+        """Network evaluations of a frame per frame: the solver's, plus the cache write."""
         return nfe(self.steps, self.solver) + 1
+
+    @property
+    def passes_per_frame(self) -> int:
+        """Forward passes per frame: the cache write shares the first solver pass."""
+        return nfe(self.steps, self.solver)
 
     def guidance_vector(self, w: float | None = None) -> torch.Tensor | None:
         """The model's guidance input [1, G] (None: unguided, the plain conditional model)."""
@@ -148,54 +158,72 @@ class WorldEngine:
         s.last_video, s.last_audio = video[0:1], (audio[0:1] if audio is not None else None)
         for f in range(1, n):  # write the opening frames into the cache, as the stream would have
             self._write(s, video[f:f + 1], action[f], audio[f:f + 1] if audio is not None else None)
+        s.pending = None
         s.opening = self.tok.decode_video(video[n - 1:n])[0]
         return s
 
-    def _segment(self, s: Session, video, action, audio, t: float, d: float) -> FrameInputs:
-        """One frame's inputs: video [1, C, h, w], action [A], audio [1, Na, Ca] or None."""
+    def _segment(self, video, prev, action, audio, audio_prev, t: float, d: float) -> FrameInputs:
+        """One frame's inputs: video and its previous frame [1, C, h, w], action [A], audio and
+        its previous frame [1, Na, Ca] or None."""
         dev, dt = self.device, video.dtype
-        seg = FrameInputs(video=video[:, None], video_prev=s.last_video[:, None], action=action.reshape(1, 1, -1),
+        seg = FrameInputs(video=video[:, None], video_prev=prev[:, None], action=action.reshape(1, 1, -1),
                           t=torch.full((1, 1), t, device=dev, dtype=dt), d=torch.full((1, 1), d, device=dev, dtype=dt))
         if audio is not None and self.model.cfg.audio_tokens:
-            seg.audio, seg.audio_prev = audio[:, None], s.last_audio[:, None]
+            seg.audio, seg.audio_prev = audio[:, None], audio_prev[:, None]
         return seg
 
-    def _write(self, s: Session, video, action, audio, views=None) -> None:
-        """The cache pass: the finished frame at t = 0, d = 0, as training's clean stream."""
-        views = s.cache.frame_views() if views is None else views
-        self.model.forward_cached(self._segment(s, video, action, audio, 0.0, 0.0), views, s.cache.written,
-                                  guidance=self.guidance_vector(), want_heads=False)
+    def _write(self, s: Session, video, action, audio) -> None:
+        """A cache-only pass: the finished frame at t = 0, d = 0, as training's clean stream (the
+        opening frames; a generated frame is written by the fused pass of the next step)."""
+        seg = self._segment(video, s.last_video, action, audio, s.last_audio, 0.0, 0.0)
+        self.model.forward_cached(seg, s.cache.frame_views(), s.cache.written, guidance=self.guidance_vector(),
+                                  want_heads=False)
         self.nfe += 1
         s.cache.commit()
         s.last_video, s.last_audio = video, audio
 
     @torch.no_grad()
     def step_latent(self, s: Session, action: torch.Tensor, text: str | None = None):
-        """Generates the next frame's latents (video [1, C, h, w], audio [1, Na, Ca] or None) and
-        writes them into the cache."""
+        """Generates the next frame's latents (video [1, C, h, w], audio [1, Na, Ca] or None). The
+        frame is written into the cache by the first pass of the next step (fused with it), so a
+        frame costs the solver's passes and no extra one."""
         if text is not None and text != s.text:
             self.set_text(s, text)
         cfg = self.model.cfg
         action = action.to(self.device)
-        views = s.cache.frame_views()  # every solver pass and the cache write share them
-        pos = s.cache.written
         has_audio = cfg.audio_tokens > 0 and s.last_audio is not None
         vshape = (cfg.video_channels, *self.grid)
         ashape = (cfg.audio_tokens, cfg.audio_channels) if has_audio else None
         noise = draw_noise(1, vshape, ashape, s.generator).to(self.device)
         w = self.guidance_vector()
+        views: list = []  # every one-frame pass of this frame shares them
 
         def denoise(x: torch.Tensor, t: float, d: float) -> torch.Tensor:
             v_in, a_in = unpack(x, vshape, ashape)
-            seg = self._segment(s, v_in[:, 0], action, a_in[:, 0] if a_in is not None else None, t, d)
-            v, a = self.model.forward_cached(seg, views, pos, guidance=w)
-            self.nfe += 1
+            seg = self._segment(v_in[:, 0], s.last_video, action, a_in[:, 0] if a_in is not None else None,
+                                s.last_audio, t, d)
+            if s.pending is not None:  # write the previous frame and take this step in one pass
+                p = s.pending
+                done = self._segment(p["video"], p["prev"], p["action"], p["audio"], p["audio_prev"], 0.0, 0.0)
+                fused = FrameInputs(**{f: (torch.cat([getattr(done, f), getattr(seg, f)], 1)
+                                           if getattr(seg, f) is not None else None) for f in FIELDS})
+                kv, mask = s.cache.fused_views()
+                v, a = self.model.forward_cached(fused, kv, s.cache.written, guidance=w, mask=mask)
+                self.nfe += 2
+                s.cache.commit()
+                s.pending = None
+            else:
+                if not views:
+                    views.extend(s.cache.frame_views())
+                v, a = self.model.forward_cached(seg, views, s.cache.written, guidance=w)
+                self.nfe += 1
             return pack(v, a if has_audio else None)
 
         x = sample(denoise, noise, self.steps, self.solver, min_step=min_step(self.model))
         video, audio = unpack(x, vshape, ashape)
         video, audio = video[:, 0], (audio[:, 0] if audio is not None else None)
-        self._write(s, video, action, audio, views)
+        s.pending = {"video": video, "prev": s.last_video, "action": action, "audio": audio, "audio_prev": s.last_audio}
+        s.last_video, s.last_audio = video, audio
         s.frame_index += 1
         return video, audio
 

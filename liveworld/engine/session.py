@@ -1,5 +1,5 @@
 """A stream's state as plain data: its KV cache, the last frame's latents (the next frame's
-"previous frame" input), its text, its frame counter and its random generator. The engine
+"previous frame" input, and the cache write it still owes), its text, its frame counter and its random generator. The engine
 steps sessions; a session does nothing by itself."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ class Session:
     frame_index: int = 0
     last_video: torch.Tensor | None = None  # [1, C, h, w]
     last_audio: torch.Tensor | None = None  # [1, Na, Ca]
+    pending: dict | None = None  # the last generated frame, written into the cache by the next step
     opening: np.ndarray | None = None  # the decoded last opening frame, shown before the first step
     last_step_ms: float = 0.0
     info: dict = field(default_factory=dict)

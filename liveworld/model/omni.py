@@ -224,6 +224,11 @@ class FrameInputs:
     def frames(self) -> int:
         return self.video.shape[1]
 
+    def last(self) -> "FrameInputs":
+        """The segment's last frame alone."""
+        return FrameInputs(**{f.name: (v[:, -1:] if v is not None else None) for f in dataclasses.fields(self)
+                              for v in (getattr(self, f.name),)})
+
     def select(self, idx: torch.Tensor) -> "FrameInputs":
         """The same segment for the batch rows idx."""
         return FrameInputs(**{f.name: (v[idx] if v is not None else None) for f in dataclasses.fields(self)
@@ -329,44 +334,49 @@ class OmniWorldModel(nn.Module):
         return self._clean_estimate(noisy, *self._heads(x, cond, tab, lay, noisy.frames))
 
     def forward_cached(self, seg: FrameInputs, kv: list[tuple[torch.Tensor, torch.Tensor]], frame: int,
-                       guidance: torch.Tensor | None = None, want_heads: bool = True):
-        """One frame (seg with F = 1) attending to the engine's cache: the streaming pass.
+                       guidance: torch.Tensor | None = None, want_heads: bool = True,
+                       mask: torch.Tensor | None = None):
+        """F frames (seg, frame numbers frame .. frame + F - 1) attending to the engine's cache:
+        the streaming pass. The engine passes one frame, or two: the finished frame at t = 0
+        (its cache write) fused with the first solver pass of the frame after it.
 
         kv: per layer (keys, values) [B, H, Lk, Dh] holding the rotated keys of the text and the
-        cached frames, with this frame's N rows last (written here; engine/cache.py). `frame` is
-        this frame's position, the same frame numbering the cached keys were rotated with.
-        Returns the clean estimates (video x̂_0 [B, 1, C, h, w], audio x̂_0 or None), or
-        (None, None) for a pass that only writes the cache (want_heads False).
+        cached frames, with this segment's F * N rows last (written here; engine/cache.py).
+        `frame` uses the frame numbering the cached keys were rotated with. mask [F*N, Lk] bool:
+        which keys each token sees (None: all of them).
+        Returns the clean estimates of the segment's last frame (video x̂_0 [B, 1, C, h, w],
+        audio x̂_0 or None), or (None, None) for a pass that only writes the cache (want_heads False).
         """
         grid = tuple(seg.video.shape[-2:])
         x, cond = self.embed(None, [seg], guidance)
         cond = cond[:, 1:]  # no text segment in this pass: slot 0 of `embed` is the text's
-        lay, tab, rope = self._one_frame(grid, frame, x.device)
+        lay, tab, rope = self._frames(grid, frame, seg.frames, x.device)
         video = (0, lay.tokens_per_frame, lay.video_offset, grid)
         last = len(self.blocks) - 1
         for i, blk in enumerate(self.blocks):
             # a cache-only pass needs the last layer's keys and values, not its output
-            x = blk(x, cond, tab["slot"], rope, None, video, kv=kv[i], kv_only=not want_heads and i == last)
+            x = blk(x, cond, tab["slot"], rope, mask, video, kv=kv[i], kv_only=not want_heads and i == last)
         if not want_heads:
             return None, None
-        return self._clean_estimate(seg, *self._heads(x, cond, tab, lay, 1))
+        return self._clean_estimate(seg.last(), *self._heads(x, cond, tab, lay, 1))
 
-    def _one_frame(self, grid: tuple[int, int], frame: int, device) -> tuple[Layout, dict, tuple]:
-        """The one-frame layout, its token table and its RoPE at frame number `frame`. The table
-        and the row/col angles are built once per grid; only the frame angle changes per call."""
-        key = (grid, str(device))
+    def _frames(self, grid: tuple[int, int], frame: int, count: int, device) -> tuple[Layout, dict, tuple]:
+        """The layout of `count` consecutive frames, its token table and its RoPE from frame number
+        `frame` on. The table and the row/col angles are built once per (grid, count); only the
+        frame angles change per call."""
+        key = (grid, count, str(device))
         if key not in self._frame_tables:
-            lay = self.layout(0, grid, 0, 1)
+            lay = self.layout(0, grid, 0, count)
             tab = lay.token_table(device)
             tab["slot"] = tab["slot"] - 1
             f, r, c = self.cfg.rope_split
             rc = torch.cat([rope_axis(tab["row"], r), rope_axis(tab["col"], c)], -1)
             self._frame_tables[key] = (lay, tab, rc.cos().float(), rc.sin().float())
         lay, tab, cos_rc, sin_rc = self._frame_tables[key]
-        fa = rope_axis(torch.tensor([frame], device=device), self.cfg.rope_split[0])
-        n = cos_rc.shape[0]
-        cos = torch.cat([fa.cos().float().expand(n, -1), cos_rc], -1)
-        sin = torch.cat([fa.sin().float().expand(n, -1), sin_rc], -1)
+        fa = rope_axis(frame + torch.arange(count, device=device), self.cfg.rope_split[0])  # [count, f/2]
+        fa = fa.repeat_interleave(lay.tokens_per_frame, 0)
+        cos = torch.cat([fa.cos().float(), cos_rc], -1)
+        sin = torch.cat([fa.sin().float(), sin_rc], -1)
         return lay, tab, (cos, sin)
 
     def text_kv(self, text: torch.Tensor, text_valid: torch.Tensor | None = None, guidance: torch.Tensor | None = None):

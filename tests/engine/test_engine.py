@@ -82,9 +82,11 @@ def test_guided_engine_costs_one_pass_per_step(tiny_run):
     eng = randomized_engine(tiny_run, steps=2)
     eng.guidance = 1.5
     s = eng.new_session(seed=0)
+    eng.step(s, ["MOVE_FORWARD"])  # from the second frame on, each step also writes the frame before
     before = eng.nfe
     eng.step(s, ["MOVE_FORWARD"])
     assert eng.nfe - before == eng.nfe_per_frame == 3
+    assert eng.passes_per_frame == 2
 
 
 def test_unknown_action_is_named(tiny_run):
