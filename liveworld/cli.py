@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--episodes", type=int, required=True)
     r.add_argument("--steps", type=int, required=True, help="frames per episode at most")
     r.add_argument("--out", required=True, help="dataset directory (resumed if it exists)")
-    r.add_argument("--policy", default="explore", choices=["explore", "random"])
+    r.add_argument("--policy", default="explore", choices=["explore", "random", "revisit"])
     r.add_argument("--seed", type=int, default=0, help="episode i uses seed + i")
     r.add_argument("--val-every", type=int, default=10, help="every Nth episode goes to the validation split")
     r.set_defaults(fn=_record)

@@ -13,6 +13,9 @@ Fields (T frames, H x W native size, A action width, S audio samples in all, C a
     timestamps    float64 [T]            seconds since the episode started
     text          list of (frame, str)   notifications / captions, at the frame they appear
     meta          dict                   world, fps, sample_rate_hz, action_space, description...
+    pose          float32 [T, 3] or None where the player is (x, y in map units, view angle in
+                                         degrees), if the simulator says: for evaluation only
+                                         (finding revisits), never a model input
 
 This module knows the schema and its checks; it does not know how episodes are stored.
 """
@@ -62,6 +65,7 @@ class Episode:
     audio_offsets: np.ndarray | None = None
     text: list[tuple[int, str]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    pose: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.audio_offsets is None:
@@ -132,6 +136,8 @@ class Episode:
         for item in self.text:
             if not (0 <= item[0] < T and isinstance(item[1], str)):
                 raise bad(f"text entry {item!r} must be (frame index < {T}, str)")
+        if self.pose is not None and (self.pose.shape != (T, 3) or self.pose.dtype != np.float32):
+            raise bad(f"pose must be float32 [{T}, 3] (x, y, angle), got {self.pose.dtype} {list(self.pose.shape)}")
         return self
 
 

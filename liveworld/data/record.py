@@ -24,7 +24,7 @@ def record_episode(world: World, policy_name: str, seed: int, steps: int) -> Epi
     """Plays one episode of at most `steps` frames (fewer if the game ends)."""
     policy = make_policy(policy_name, world, seed)
     obs = world.reset(seed)
-    frames, actions, audio, text = [obs.frame], [world.no_action()], [obs.audio], []
+    frames, actions, audio, text, poses = [obs.frame], [world.no_action()], [obs.audio], [], [obs.position]
     if obs.text:
         text.append((0, obs.text))
     while len(frames) < steps:
@@ -37,10 +37,12 @@ def record_episode(world: World, policy_name: str, seed: int, steps: int) -> Epi
         frames.append(obs.frame)
         actions.append(action)
         audio.append(obs.audio)
+        poses.append(obs.position)
     audio_arr, offsets = concat_audio(audio, world.audio_channels)
     meta = {**world.meta(), "policy": policy_name, "seed": int(seed), "source": "record"}
     timestamps = np.arange(len(frames), dtype=np.float64) / world.fps
-    return Episode(np.stack(frames), np.stack(actions).astype(np.int32), timestamps, audio_arr, offsets, text, meta)
+    pose = np.array(poses, np.float32) if all(p is not None and len(p) == 3 for p in poses) else None
+    return Episode(np.stack(frames), np.stack(actions).astype(np.int32), timestamps, audio_arr, offsets, text, meta, pose)
 
 
 @dataclass

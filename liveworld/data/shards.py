@@ -38,6 +38,8 @@ def write_episode(path: str | Path, ep: Episode) -> int:
     # Strings as numpy unicode scalars so that loading needs no pickle.
     payload["meta_json"] = np.array(json.dumps(ep.meta))
     payload["text_json"] = np.array(json.dumps([[int(f), s] for f, s in ep.text]))
+    if ep.pose is not None:
+        payload["pose"] = ep.pose
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez_compressed(f, **payload)
@@ -53,12 +55,13 @@ def read_episode(path: str | Path) -> Episode:
             arrays = {k: z[k] for k in _ARRAYS}
             meta = json.loads(str(z["meta_json"]))
             text = [(int(f), s) for f, s in json.loads(str(z["text_json"]))]
+            pose = z["pose"] if "pose" in z.files else None
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, ValueError) as e:
         raise LiveworldError(
             f"shard {path} is corrupt or truncated ({type(e).__name__}: {e}). Delete it and run the "
             f"same `liveworld record` command again to re-record it, or drop it from manifest.json"
         ) from e
-    return Episode(text=text, meta=meta, **arrays).validate(str(path))
+    return Episode(text=text, meta=meta, pose=pose, **arrays).validate(str(path))
 
 
 @dataclass

@@ -127,3 +127,29 @@ def test_bad_record_arguments(tmp_path):
         record("minigrid:Empty-8x8-v0", 0, 5, tmp_path / "ds")
     with pytest.raises(LiveworldError, match="unknown policy"):
         record("minigrid:Empty-8x8-v0", 1, 5, tmp_path / "ds2", policy="telepathy")
+
+
+def test_revisit_routes_come_back_and_poses_are_kept(tmp_path):
+    from liveworld.eval.revisit import find_revisits
+
+    world = make_world("doom:deathmatch")
+    try:
+        ep = record_episode(world, "revisit", seed=1000300, steps=200)
+        again = record_episode(world, "revisit", seed=1000300, steps=200)
+    finally:
+        world.close()
+    assert ep.pose is not None and ep.pose.shape == (len(ep), 3) and ep.pose.dtype == np.float32
+    np.testing.assert_array_equal(ep.actions, again.actions)
+    gaps = [t - s for s, t in find_revisits(ep.pose)]
+    assert gaps and min(gaps) >= 32  # a route came back to a view seen at least 32 frames before
+    Dataset.create_or_resume(tmp_path / "ds", {"world": "doom:deathmatch"}).add(0, ep, "train", 1000300)
+    np.testing.assert_array_equal(Dataset.open(tmp_path / "ds").load(0).pose, ep.pose)  # stored, no pickle
+
+
+def test_revisit_policy_names_what_a_world_lacks():
+    world = make_world("atari:Breakout")
+    try:
+        with pytest.raises(LiveworldError, match="revisit policy needs"):
+            record_episode(world, "revisit", seed=0, steps=5)
+    finally:
+        world.close()

@@ -19,7 +19,9 @@ class Obs:
     audio: np.ndarray  # int16 [S, C], the sound since the previous observation (S may be 0)
     text: str | None = None  # a notification or caption that appears at this frame
     done: bool = False
-    position: tuple[float, ...] | None = None  # where the player is, if the simulator says (helps a policy see it is stuck)
+    # where the player is, if the simulator says: (x, y, view angle in degrees). Policies use it
+    # (stuck? turned far enough?) and episodes keep it for evaluation, never as model input.
+    position: tuple[float, ...] | None = None
 
 
 @dataclass

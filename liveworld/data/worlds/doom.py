@@ -64,7 +64,7 @@ class DoomWorld(World):
         game.set_audio_buffer_size(frame_skip)  # keeps the audio of skipped tics
         game.set_notifications_buffer_enabled(True)
         game.set_available_buttons([getattr(vzd.Button, b) for b in BUTTONS])
-        game.set_available_game_variables([vzd.GameVariable.POSITION_X, vzd.GameVariable.POSITION_Y])
+        game.set_available_game_variables([vzd.GameVariable.POSITION_X, vzd.GameVariable.POSITION_Y, vzd.GameVariable.ANGLE])
         game.set_episode_timeout(10**7)  # episode length is the recorder's --steps
         game.set_living_reward(0)
         game.add_game_args("+snd_efx 0")
@@ -109,7 +109,7 @@ class DoomWorld(World):
         note = " ".join(ln.strip() for ln in lines if ln.strip() and not any(j in ln for j in JUNK_MESSAGES))
         text = note if note and note != self._last_text else None
         self._last_text = note
-        pos = tuple(float(v) for v in state.game_variables[:2])
+        pos = tuple(float(v) for v in state.game_variables[:3])
         return Obs(np.ascontiguousarray(state.screen_buffer), np.asarray(audio, np.int16).reshape(-1, 2), text, False, pos)
 
     def reset(self, seed: int) -> Obs:
