@@ -32,6 +32,7 @@ from liveworld.engine.cache import KVCache
 from liveworld.engine.session import Session
 from liveworld.flow import nfe, sample
 from liveworld.model.omni import FrameInputs
+from liveworld.model.memory import MemoryBank, summarize
 from liveworld.model.sampling import draw_noise, min_step, pack, unpack
 from liveworld.world import load_world_model, load_world_tokenizers, resolve_checkpoint
 
@@ -64,6 +65,9 @@ class WorldEngine:
         self.layout = model.layout(0, self.grid, 0, 1)
         self.action_space = tokenizers.action_space
         self.nfe = 0  # network evaluations, for accounting
+        self.memory_passes = 0  # units whose keys were computed (a pass of m tokens each)
+        self.memory = model.cfg.memory_units > 0  # False: the window only (what memory adds is measured so)
+        self.fuse = True  # False: a separate cache-write pass after each frame (the same frames, one more pass)
 
     @classmethod
     def load(cls, checkpoint: str | Path | None = None, device: str | None = None, steps: int = 1,
@@ -92,8 +96,8 @@ class WorldEngine:
 
     @property
     def passes_per_frame(self) -> int:
-        """Forward passes per frame: the cache write shares the first solver pass."""
-        return nfe(self.steps, self.solver)
+        """Forward passes per frame: the cache write shares the first solver pass (if fused)."""
+        return nfe(self.steps, self.solver) + (0 if self.fuse else 1)
 
     def guidance_vector(self, w: float | None = None) -> torch.Tensor | None:
         """The model's guidance input [1, G] (None: unguided, the plain conditional model)."""
@@ -142,11 +146,17 @@ class WorldEngine:
     def new_session(self, seed: int = 0, text: str | None = None, start: int | None = None) -> Session:
         """A stream that opens on real frames (start context `start`, by default chosen by seed)."""
         cfg = self.model.cfg
-        cache = KVCache(self.window, self.layout.tokens_per_frame, cfg.text_len, cfg.rope_split)
-        cache.allocate(cfg.depth, cfg.heads, cfg.head_dim, self.device, next(self.model.parameters()).dtype)
+        dtype = next(self.model.parameters()).dtype
+        unit_tokens = (self.grid[0] // cfg.memory_patch) * (self.grid[1] // cfg.memory_patch)
+        cache = KVCache(self.window, self.layout.tokens_per_frame, cfg.text_len, cfg.rope_split,
+                        memory_units=cfg.memory_units if self.memory else 0, unit_tokens=unit_tokens)
+        cache.allocate(cfg.depth, cfg.heads, cfg.head_dim, self.device, dtype)
         gen = torch.Generator().manual_seed(seed)
         k = (seed if start is None else start) % self.starts["video"].shape[0]
         s = Session(cache=cache, generator=gen, start=k)
+        if cache.memory_units:
+            s.memory = MemoryBank(1, cfg.memory_units, unit_tokens, cfg.video_channels * cfg.memory_patch ** 2,
+                                  cfg.memory_rule, cfg.memory_stride, device=self.device, dtype=dtype)
         if text is None:
             ids, valid = self.starts["text_ids"][k], self.starts["text_valid"][k]
             text = self.tok.text.decode(ids[valid].tolist())
@@ -174,13 +184,35 @@ class WorldEngine:
 
     def _write(self, s: Session, video, action, audio) -> None:
         """A cache-only pass: the finished frame at t = 0, d = 0, as training's clean stream (the
-        opening frames; a generated frame is written by the fused pass of the next step)."""
+        opening frames, and every frame when `fuse` is off; else a generated frame is written by
+        the fused pass of the next step)."""
+        self._admit_leaving_frame(s)
         seg = self._segment(video, s.last_video, action, audio, s.last_audio, 0.0, 0.0)
-        self.model.forward_cached(seg, s.cache.frame_views(), s.cache.written, guidance=self.guidance_vector(),
-                                  want_heads=False)
+        views, mask = s.cache.write_views()
+        self.model.forward_cached(seg, views, s.cache.written, guidance=self.guidance_vector(), want_heads=False, mask=mask)
         self.nfe += 1
-        s.cache.commit()
+        self._committed(s, video)
         s.last_video, s.last_audio = video, audio
+
+    def _committed(self, s: Session, video: torch.Tensor) -> None:
+        s.cache.commit()
+        if s.memory is not None:
+            s.window.append((s.cache.written - 1, video))
+            del s.window[:-self.window]
+
+    def _admit_leaving_frame(self, s: Session) -> None:
+        """Before a frame joins a full window, the window's oldest frame leaves it: its unit is
+        offered to the bank and, if kept, its keys and values go into the cache, computed once.
+        The frame after the new one is the first to see it, as in the reference's History."""
+        if s.memory is None or len(s.window) < self.window:
+            return
+        number, video = s.window[0]
+        cfg = self.model.cfg
+        units = summarize(video, cfg.memory_patch)
+        slot = int(s.memory.add(number, units)[0])
+        if slot >= 0:
+            s.cache.write_unit(slot, self.model.memory_kv(units, number, self.grid, guidance=self.guidance_vector()))
+            self.memory_passes += 1
 
     @torch.no_grad()
     def step_latent(self, s: Session, action: torch.Tensor, text: str | None = None):
@@ -203,6 +235,7 @@ class WorldEngine:
             seg = self._segment(v_in[:, 0], s.last_video, action, a_in[:, 0] if a_in is not None else None,
                                 s.last_audio, t, d)
             if s.pending is not None:  # write the previous frame and take this step in one pass
+                self._admit_leaving_frame(s)
                 p = s.pending
                 done = self._segment(p["video"], p["prev"], p["action"], p["audio"], p["audio_prev"], 0.0, 0.0)
                 fused = FrameInputs(**{f: (torch.cat([getattr(done, f), getattr(seg, f)], 1)
@@ -210,7 +243,7 @@ class WorldEngine:
                 kv, mask = s.cache.fused_views()
                 v, a = self.model.forward_cached(fused, kv, s.cache.written, guidance=w, mask=mask)
                 self.nfe += 2
-                s.cache.commit()
+                self._committed(s, p["video"])
                 s.pending = None
             else:
                 if not views:
@@ -222,8 +255,11 @@ class WorldEngine:
         x = sample(denoise, noise, self.steps, self.solver, min_step=min_step(self.model))
         video, audio = unpack(x, vshape, ashape)
         video, audio = video[:, 0], (audio[:, 0] if audio is not None else None)
-        s.pending = {"video": video, "prev": s.last_video, "action": action, "audio": audio, "audio_prev": s.last_audio}
-        s.last_video, s.last_audio = video, audio
+        if self.fuse:
+            s.pending = {"video": video, "prev": s.last_video, "action": action, "audio": audio, "audio_prev": s.last_audio}
+            s.last_video, s.last_audio = video, audio
+        else:
+            self._write(s, video, action, audio)
         s.frame_index += 1
         return video, audio
 

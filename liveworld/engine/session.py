@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from liveworld.engine.cache import KVCache
+from liveworld.model.memory import MemoryBank
 
 
 @dataclass
@@ -22,6 +23,8 @@ class Session:
     last_video: torch.Tensor | None = None  # [1, C, h, w]
     last_audio: torch.Tensor | None = None  # [1, Na, Ca]
     pending: dict | None = None  # the last generated frame, written into the cache by the next step
+    memory: MemoryBank | None = None  # the bank of units of frames that left the window (B = 1)
+    window: list = field(default_factory=list)  # the window frames' latents, oldest first (with memory)
     opening: np.ndarray | None = None  # the decoded last opening frame, shown before the first step
     last_step_ms: float = 0.0
     info: dict = field(default_factory=dict)

@@ -4,17 +4,23 @@ for RoPE, and who may attend to whom.
 Shape legend: T text tokens, F frames in a segment, N = 1 + Na + h*w tokens per frame
 (one action token, Na audio tokens, an h x w grid of video tokens, in that order), L tokens in all.
 
-A sequence is [text (T)] [clean frames (Fc x N)] [noisy frames (Fn x N)]:
+A sequence is [memory (U x m)] [text (T)] [clean frames (Fc x N)] [noisy frames (Fn x N)]:
+  - a memory unit (model/memory.py: m tokens summarising a frame that left the window) sees
+    only itself, so its keys never change once it is in the bank;
   - the text segment (a prompt or the latest notification) sees only itself;
   - clean frame f (the KV cache: context as it was generated) sees the text, clean frames <= f;
-  - noisy frame f (being denoised) sees the text, clean frames < f, and itself.
+  - noisy frame f (being denoised) sees the memory, the text, clean frames < f, and itself.
+Clean frames do not see the memory: their cached keys then depend only on the window, never on
+what the bank held when they were written, so the engine's cache equals a recomputation.
 Inside a frame attention is bidirectional; across frames it is causal. Training uses Fc = Fn = F
 (every frame is predicted from the clean frames before it, the same computation the engine does
 with its cache); the engine uses Fc = the cache, Fn = 1.
 
 Positions: text tokens sit at frame -1 (before every frame), row 0, col = index; a frame's
 action token at (frame, 0, 0), audio token j at (frame, 0, 1 + j), video token (r, c) at
-(frame, 1 + r, 1 + c). Frame numbers are relative to the first frame of the cache, so they stay
+(frame, 1 + r, 1 + c); a memory token at the top-left video position of its patch, at its
+unit's frame number, which differs per stream and so is not in this table (`frame` 0 here; the
+model adds each unit's frame). Frame numbers are relative to the first frame of the cache, so they stay
 bounded however long a stream runs.
 
 This module knows token layout; it knows nothing about what the tokens hold.
@@ -26,6 +32,8 @@ from dataclasses import dataclass
 
 import torch
 
+from liveworld.model.memory import unit_grid
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -35,6 +43,8 @@ class Layout:
     clean_frames: int
     noisy_frames: int
     noisy_frame_offset: int = 0  # frame number of the first noisy frame minus that of the first clean one
+    memory_units: int = 0
+    memory_patch: int = 2  # a memory token summarises a p x p patch of the latent grid
 
     @property
     def tokens_per_frame(self) -> int:
@@ -49,20 +59,43 @@ class Layout:
         return self.clean_frames + self.noisy_frames
 
     @property
+    def unit_tokens(self) -> int:
+        return (self.grid[0] // self.memory_patch) * (self.grid[1] // self.memory_patch)
+
+    @property
+    def memory_len(self) -> int:
+        return self.memory_units * self.unit_tokens
+
+    @property
+    def frames_start(self) -> int:
+        """Where the first frame's tokens start."""
+        return self.memory_len + self.text_len
+
+    @property
     def length(self) -> int:
-        return self.text_len + self.frames * self.tokens_per_frame
+        return self.frames_start + self.frames * self.tokens_per_frame
 
     def token_table(self, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
-        """Per-token integer tables [L]: segment (0 text, 1 clean, 2 noisy), frame, row, col, slot.
+        """Per-token integer tables [L]: segment (0 text, 1 clean, 2 noisy, 3 memory), frame, row,
+        col, slot, and unit (the memory unit of a memory token, else -1).
 
         `slot` indexes the per-frame condition vectors: 0 for text, 1 + f for clean frame f,
-        1 + Fc + f for noisy frame f.
+        1 + Fc + f for noisy frame f, 1 + Fc + Fn for every memory token.
         """
         h, w = self.grid
         N = self.tokens_per_frame
         rows = torch.cat([torch.zeros(1 + self.audio_tokens, dtype=torch.long), 1 + torch.arange(h).repeat_interleave(w)])
         cols = torch.cat([torch.arange(1 + self.audio_tokens), 1 + torch.arange(w).repeat(h)])
         seg, frame, row, col, slot = [], [], [], [], []
+        U, m = self.memory_units, self.unit_tokens
+        unit = [torch.arange(U).repeat_interleave(m)] if U else []
+        if U:
+            mr, mc = unit_grid(self.grid, self.memory_patch)
+            seg.append(torch.full((U * m,), 3, dtype=torch.long))
+            frame.append(torch.zeros(U * m, dtype=torch.long))
+            row.append(mr.repeat(U))
+            col.append(mc.repeat(U))
+            slot.append(torch.full((U * m,), 1 + self.frames, dtype=torch.long))
         T = self.text_len
         seg.append(torch.zeros(T, dtype=torch.long))
         frame.append(torch.full((T,), -1, dtype=torch.long))
@@ -76,8 +109,9 @@ class Layout:
                 row.append(rows)
                 col.append(cols)
                 slot.append(torch.full((N,), slot0 + f, dtype=torch.long))
+        unit.append(torch.full((self.length - U * m,), -1, dtype=torch.long))
         table = {k: torch.cat(v).to(device) for k, v in
-                 (("segment", seg), ("frame", frame), ("row", row), ("col", col), ("slot", slot))}
+                 (("segment", seg), ("frame", frame), ("row", row), ("col", col), ("slot", slot), ("unit", unit))}
         return table
 
     def attention_mask(self, device: torch.device | str = "cpu") -> torch.Tensor:
@@ -89,5 +123,7 @@ class Layout:
         text_rows = (seg_q == 0) & text_k
         clean_rows = (seg_q == 1) & (text_k | ((seg_k == 1) & (f_k <= f_q)))
         same_noisy_frame = (seg_k == 2) & (f_k == f_q) & (tab["slot"][None, :] == tab["slot"][:, None])
-        noisy_rows = (seg_q == 2) & (text_k | ((seg_k == 1) & (f_k < f_q)) | same_noisy_frame)
-        return text_rows | clean_rows | noisy_rows
+        memory_k = seg_k == 3
+        noisy_rows = (seg_q == 2) & (memory_k | text_k | ((seg_k == 1) & (f_k < f_q)) | same_noisy_frame)
+        memory_rows = (seg_q == 3) & memory_k & (tab["unit"][:, None] == tab["unit"][None, :])
+        return text_rows | clean_rows | noisy_rows | memory_rows

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from liveworld.model.layout import Layout
+from liveworld.model.memory import MemoryInputs
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,13 @@ class OmniConfig:
     # How the step-size input d was trained: 0 = never (the sampler feeds d = 0), else the
     # shortcut levels 1, 1/2, ..., 1/shortcut_steps (liveworld/flow/shortcut.py).
     shortcut_steps: int = 0
+    # Memory beyond the window (model/memory.py): a bank of `memory_units` units (0: none), each
+    # a frame's latent grid cut into memory_patch x memory_patch patches, one candidate every
+    # `memory_stride` frames, kept by `memory_rule` ("recency" | "novelty").
+    memory_units: int = 0
+    memory_patch: int = 2
+    memory_stride: int = 1
+    memory_rule: str = "recency"
 
     @property
     def head_dim(self) -> int:
@@ -252,6 +260,9 @@ class OmniWorldModel(nn.Module):
         self.d_embed = ScalarEmbed(D)
         self.w_embed = nn.Linear(cfg.guidance_dims, D)
         self.cond_action = nn.Linear(cfg.action_dim, D)
+        if cfg.memory_units:
+            self.memory_in = nn.Linear(cfg.video_channels * cfg.memory_patch ** 2, D)
+            self.memory_kind = nn.Parameter(torch.randn(D) * 0.02)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.depth)])
         self.norm_out = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
         self.ada_out = nn.Linear(D, 2 * D)
@@ -286,17 +297,25 @@ class OmniWorldModel(nn.Module):
         cond = self.t_embed(seg.t) + self.d_embed(seg.d) + cond_act
         return tokens, cond
 
-    def embed(self, text: torch.Tensor | None, segments: list[FrameInputs], guidance: torch.Tensor | None):
+    def embed(self, text: torch.Tensor | None, segments: list[FrameInputs], guidance: torch.Tensor | None,
+              memory: MemoryInputs | None = None):
+        """-> tokens [B, L, D] in the layout's order and conditions [B, S, D] by slot: the text's,
+        each frame's, then (with memory) the memory's: flow time 0, no action."""
         B = segments[0].video.shape[0]
         toks, conds = [], []
+        w_emb = self.guidance_embed(guidance, B, segments[0].video.device)
+        if memory is not None:
+            toks.append(self.memory_in(memory.tokens.flatten(1, 2).to(w_emb.dtype)) + self.memory_kind)
         if text is not None:
             toks.append(self.text_in(text) + self.kind_embed[0])
-        w_emb = self.guidance_embed(guidance, B, segments[0].video.device)
         conds.append(w_emb[:, None])  # slot 0: the text segment
         for seg in segments:
             tk, cd = self._frame_tokens(seg)
             toks.append(tk)
             conds.append(cd + w_emb[:, None])
+        if memory is not None:
+            zero = torch.zeros(B, 1, device=w_emb.device, dtype=w_emb.dtype)
+            conds.append((self.t_embed(zero) + self.d_embed(zero) + w_emb[:, None]))
         return torch.cat(toks, 1), torch.cat(conds, 1)
 
     def guidance_embed(self, guidance: torch.Tensor | None, B: int, device) -> torch.Tensor:
@@ -307,31 +326,55 @@ class OmniWorldModel(nn.Module):
             return self.w_embed.bias.to(dtype)[None].expand(B, -1)
         return self.w_embed((guidance - 1).to(device=device, dtype=dtype))
 
-    def layout(self, text_len: int, grid: tuple[int, int], clean: int, noisy: int, noisy_offset: int = 0) -> Layout:
-        return Layout(text_len, self.cfg.audio_tokens, grid, clean, noisy, noisy_offset)
+    def layout(self, text_len: int, grid: tuple[int, int], clean: int, noisy: int, noisy_offset: int = 0,
+               memory_units: int = 0) -> Layout:
+        return Layout(text_len, self.cfg.audio_tokens, grid, clean, noisy, noisy_offset, memory_units, self.cfg.memory_patch)
 
     # -- forward ------------------------------------------------------------------------------
     def forward(self, text: torch.Tensor, clean: FrameInputs, noisy: FrameInputs,
                 guidance: torch.Tensor | None = None, text_valid: torch.Tensor | None = None,
-                noisy_offset: int = 0):
-        """Full-context pass: every noisy frame f is predicted from the text and the clean frames
-        before it. Training passes the same frames twice (noisy_offset 0); sampling the frame after
-        a context of W clean frames passes noisy_offset = W. text [B, T] token ids (text_valid [B, T] marks non-padding).
+                noisy_offset: int = 0, memory: MemoryInputs | None = None):
+        """Full-context pass: every noisy frame f is predicted from the memory, the text and the
+        clean frames before it. Training passes the same frames twice (noisy_offset 0); sampling
+        the frame after a context of W clean frames passes noisy_offset = W. text [B, T] token
+        ids (text_valid [B, T] marks non-padding); memory (model/memory.py) or None: no memory.
         Returns the clean estimates (video x̂_0 [B, Fn, C, h, w], audio x̂_0 [B, Fn, Na, Ca] or None)."""
         grid = tuple(clean.video.shape[-2:])
-        lay = self.layout(text.shape[1], grid, clean.frames, noisy.frames, noisy_offset)
-        x, cond = self.embed(text, [clean, noisy], guidance)
-        tab = lay.token_table(x.device)
-        mask = lay.attention_mask(x.device)
-        if text_valid is not None:  # padded text keys are invisible (a query always sees itself)
-            keys_ok = torch.cat([text_valid, torch.ones(x.shape[0], lay.length - lay.text_len, dtype=torch.bool, device=x.device)], 1)
-            mask = (mask[None] & keys_ok[:, None, :]) | torch.eye(lay.length, dtype=torch.bool, device=x.device)[None]
-            mask = mask[:, None]
+        U = memory.units if memory is not None else 0
+        lay = self.layout(text.shape[1], grid, clean.frames, noisy.frames, noisy_offset, U)
+        x, cond = self.embed(text, [clean, noisy], guidance, memory)
+        B, dev = x.shape[0], x.device
+        tab = lay.token_table(dev)
+        mask = lay.attention_mask(dev)
+        keys_ok = []  # empty memory slots and padded text are invisible (a query always sees itself)
+        if memory is not None:
+            keys_ok.append(memory.valid.to(dev).repeat_interleave(lay.unit_tokens, 1))
+        keys_ok.append(text_valid.to(dev) if text_valid is not None else torch.ones(B, lay.text_len, dtype=torch.bool, device=dev))
+        if memory is not None or text_valid is not None:
+            keys_ok.append(torch.ones(B, lay.length - lay.frames_start, dtype=torch.bool, device=dev))
+            keys_ok = torch.cat(keys_ok, 1)
+            mask = ((mask[None] & keys_ok[:, None, :]) | torch.eye(lay.length, dtype=torch.bool, device=dev)[None])[:, None]
         rope = rope_tables(tab, self.cfg.rope_split)
-        video = (lay.text_len, lay.tokens_per_frame, lay.video_offset, grid)
+        if memory is not None:
+            rope = self._memory_rope(rope, tab, memory, lay)
+        video = (lay.frames_start, lay.tokens_per_frame, lay.video_offset, grid)
         for blk in self.blocks:
             x = blk(x, cond, tab["slot"], rope, mask, video)
         return self._clean_estimate(noisy, *self._heads(x, cond, tab, lay, noisy.frames))
+
+    def _memory_rope(self, rope, tab, memory: MemoryInputs, lay: Layout):
+        """The RoPE tables [B, 1, L, Dh/2] with each stream's memory tokens rotated at their unit's
+        frame number (the layout's table has no per-stream frames)."""
+        cos, sin = rope
+        n = lay.memory_len
+        fa = rope_axis(memory.frame.to(cos.device).repeat_interleave(lay.unit_tokens, 1).flatten(), self.cfg.rope_split[0])
+        fa = fa.view(memory.frame.shape[0], n, -1)  # [B, U*m, f/2]
+        half = fa.shape[-1]
+        B = fa.shape[0]
+        cos = cos.expand(B, -1, -1).clone()
+        sin = sin.expand(B, -1, -1).clone()
+        cos[:, :n, :half], sin[:, :n, :half] = fa.cos().to(cos.dtype), fa.sin().to(sin.dtype)
+        return cos[:, None], sin[:, None]
 
     def forward_cached(self, seg: FrameInputs, kv: list[tuple[torch.Tensor, torch.Tensor]], frame: int,
                        guidance: torch.Tensor | None = None, want_heads: bool = True,
@@ -395,6 +438,28 @@ class OmniWorldModel(nn.Module):
         for blk in self.blocks:
             x = blk(x, cond, tab["slot"], rope, mask, None, out_kv=kvs)
         return kvs
+
+    def memory_kv(self, units: torch.Tensor, frame: int, grid: tuple[int, int], guidance: torch.Tensor | None = None):
+        """Per-layer (k, v) [B, H, m, Dh] of one memory unit per stream (units [B, m, P], from
+        model/memory.summarize), keys rotated at stream frame number `frame`. A unit sees only
+        itself, so these are the keys and values a full pass computes for it, wherever it sits:
+        the engine computes them once, when the unit enters the bank."""
+        from liveworld.model.memory import unit_grid
+
+        B, m, _ = units.shape
+        dev = units.device
+        x = self.memory_in(units) + self.memory_kind
+        w_emb = self.guidance_embed(guidance, B, dev)
+        zero = torch.zeros(B, 1, device=dev, dtype=x.dtype)
+        cond = self.t_embed(zero) + self.d_embed(zero) + w_emb[:, None]
+        rows, cols = unit_grid(grid, self.cfg.memory_patch)
+        tab = {"frame": torch.full((m,), frame, device=dev), "row": rows.to(dev), "col": cols.to(dev),
+               "slot": torch.zeros(m, dtype=torch.long, device=dev)}
+        rope = rope_tables(tab, self.cfg.rope_split)
+        kvs: list = []
+        for blk in self.blocks:
+            x = blk(x, cond, tab["slot"], rope, None, None, out_kv=kvs)
+        return [(apply_rope(k, *rope), v) for k, v in kvs]
 
     def _clean_estimate(self, seg: FrameInputs, v: torch.Tensor, a: torch.Tensor | None):
         """Head outputs -> clean estimates x̂_0, by the configured parameterisation."""

@@ -14,37 +14,60 @@ Knows the model's inputs and the flow solvers; knows nothing about pixels, cache
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
 from liveworld.flow import sample
+from liveworld.model.memory import MemoryBank, MemoryInputs, summarize
 from liveworld.model.omni import FrameInputs, OmniWorldModel
 
 
 @dataclass
 class History:
     """The last W + 1 frames' tokens: frame 0 only serves as the 'previous frame' of frame 1
-    (W = 0 is a stream that has only its first frame).
+    (W = 0 is a stream that has only its first frame), and, for a model with memory, the bank
+    of the frames that left the window (model/memory.py), updated in place by `push`.
 
-    video [B, W+1, C, h, w], action [B, W+1, A], audio [B, W+1, Na, Ca] or None.
+    video [B, W+1, C, h, w], action [B, W+1, A], audio [B, W+1, Na, Ca] or None; `first` is the
+    stream frame number of frame 0 (an int, or [B] for streams at different points), numbered
+    as model/memory.py says: a new stream's opening frame is -1, its first context frame 0.
     """
 
     video: torch.Tensor
     action: torch.Tensor
     audio: torch.Tensor | None = None
+    memory: MemoryBank | None = None
+    first: int | torch.Tensor = -1
 
     @classmethod
-    def start(cls, video: torch.Tensor, action: torch.Tensor, audio: torch.Tensor | None = None) -> "History":
+    def start(cls, video: torch.Tensor, action: torch.Tensor, audio: torch.Tensor | None = None,
+              memory: MemoryBank | None = None, first: int | torch.Tensor = -1) -> "History":
         """From one first frame (video [B, C, h, w]): no context yet, only a previous frame."""
-        return cls(video[:, None], action[:, None], audio[:, None] if audio is not None else None)
+        return cls(video[:, None], action[:, None], audio[:, None] if audio is not None else None, memory, first)
 
     def push(self, video: torch.Tensor, action: torch.Tensor, audio: torch.Tensor | None, window: int) -> "History":
-        """Appends a frame and keeps the last window + 1."""
-        v = torch.cat([self.video, video[:, None]], 1)[:, -(window + 1):]
+        """Appends a frame and keeps the last window + 1. A frame that leaves the window (the old
+        first context frame, now only the previous frame) is offered to the memory bank."""
+        v = torch.cat([self.video, video[:, None]], 1)
+        left = v.shape[1] > window + 1
+        v = v[:, -(window + 1):]
         a = torch.cat([self.action, action[:, None]], 1)[:, -(window + 1):]
         au = torch.cat([self.audio, audio[:, None]], 1)[:, -(window + 1):] if self.audio is not None and audio is not None else None
-        return History(v, a, au)
+        first = self.first + int(left)
+        if left and self.memory is not None and window > 0:
+            self.memory.add(first, summarize(v[:, 0], self.memory_patch))
+        return History(v, a, au, self.memory, first)
+
+    @property
+    def memory_patch(self) -> int:
+        """p of the bank's units (C * p * p features a token)."""
+        return math.isqrt(self.memory.tokens.shape[-1] // self.video.shape[2])
+
+    def memory_inputs(self) -> MemoryInputs | None:
+        """The bank as the next frame's pass reads it (frame numbers relative to the first context frame)."""
+        return self.memory.inputs(self.first + 1) if self.memory is not None else None
 
 
 def min_step(model: OmniWorldModel) -> float:
@@ -99,6 +122,7 @@ def predict_next(model: OmniWorldModel, hist: History, action: torch.Tensor, tex
     has_audio = cfg.audio_tokens > 0 and hist.audio is not None
     clean = context_segment(hist if has_audio else History(hist.video, hist.action), action_drop)
     vshape, ashape = (C, h, w), ((cfg.audio_tokens, cfg.audio_channels) if has_audio else None)
+    memory = hist.memory_inputs() if cfg.memory_units else None
     if noise is None:
         noise = draw_noise(B, vshape, ashape, generator)
     noise = noise.to(dev, dt)
@@ -110,7 +134,7 @@ def predict_next(model: OmniWorldModel, hist: History, action: torch.Tensor, tex
                             action_drop=None if action_drop is None else action_drop[:, None])
         if has_audio:
             noisy.audio, noisy.audio_prev = a_in, hist.audio[:, -1:]
-        vv, va = model(text, clean, noisy, guidance=guidance, text_valid=text_valid, noisy_offset=W)
+        vv, va = model(text, clean, noisy, guidance=guidance, text_valid=text_valid, noisy_offset=W, memory=memory)
         return pack(vv, va if has_audio else None)
 
     x = sample(denoise, noise, steps, solver, min_step=min_step(model))

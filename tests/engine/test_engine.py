@@ -7,13 +7,19 @@ from liveworld.engine.runner import WorldEngine
 from liveworld.model.sampling import History, predict_next
 
 
+def randomize(model, seed: int = 1):
+    """Every weight moved well away from its (mostly zero-gated) start: a model whose attention
+    and MLP branches all matter, so that a wrong key, position or mask shows."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.2)
+    return model
+
+
 def randomized_engine(run, steps=2) -> WorldEngine:
     eng = WorldEngine.load(run, device="cpu", steps=steps, threads=1)
-    torch.manual_seed(1)
-    with torch.no_grad():  # zero-initialised gates would make every comparison trivially equal
-        for p in eng.model.parameters():
-            if p.abs().sum() == 0:
-                p.normal_(0, 0.2)
+    randomize(eng.model)
     return eng
 
 
@@ -59,23 +65,62 @@ def test_text_changes_midstream(tiny_run):
     assert s.text == "a door opens" and (before.shape != after.shape or not torch.equal(before, after))
 
 
-def test_cached_stream_equals_reference_rollout_after_the_window_wraps(tiny_run):
-    """Many frames past the window, with a ring that has wrapped several times, the engine's
-    frames equal the reference sampler's, fed the engine's own frames as history."""
-    eng = randomized_engine(tiny_run, steps=2)
+def memory_engine(run, rule="recency", stride=1, units=3) -> WorldEngine:
+    import dataclasses
+
+    from liveworld.model.omni import OmniWorldModel
+
+    eng = WorldEngine.load(run, device="cpu", steps=2, threads=1)
+    cfg = dataclasses.replace(eng.model.cfg, memory_units=units, memory_patch=1, memory_rule=rule, memory_stride=stride)
+    eng.model, eng.memory = randomize(OmniWorldModel(cfg).eval(), seed=2), True
+    return eng
+
+
+@pytest.mark.parametrize("memory", [None, ("recency", 1), ("novelty", 2)])
+def test_fused_cache_writes_equal_separate_ones_far_past_the_window(tiny_run, memory):
+    """The fused pass (a frame's cache write inside the next frame's first step, with its masks,
+    two texts, evictions and memory units) gives the frames of a separate write pass per frame,
+    many frames after the window and a small bank have filled and wrapped."""
+    eng = memory_engine(tiny_run, *memory) if memory else randomized_engine(tiny_run)
+    streams = []
+    for fuse in (True, False):
+        eng.fuse = fuse
+        s = eng.new_session(seed=5)
+        s.generator = torch.Generator().manual_seed(9)
+        frames = [eng.step_latent(s, eng.action_vector(["MOVE_FORWARD"] if i % 3 else ["TURN_LEFT"]))[0]
+                  for i in range(4 * eng.window + 6)]
+        streams.append(torch.stack(frames))
+        if memory:
+            assert len(s.memory) == s.cache.memory_count == 3  # the bank filled, then kept its size
+    assert torch.allclose(streams[0], streams[1], atol=1e-4), (streams[0] - streams[1]).abs().max()
+
+
+def test_engine_with_memory_equals_the_reference_while_the_window_holds(tiny_run):
+    """With a bank already holding units (the reference's History and the engine's session
+    given the same ones), the engine's next frame equals the full recomputation's."""
+    from liveworld.model.memory import MemoryBank, summarize
+
+    eng = memory_engine(tiny_run)
     s = eng.new_session(seed=5)
     k, W = s.start, eng.window
     st = eng.starts
-    hist = History(st["video"][k][None, : W + 1], st["action"][k][None, : W + 1], st["audio"][k][None, : W + 1])
-    text, valid = st["text_ids"][k][None], st["text_valid"][k][None]
-    s.generator = torch.Generator().manual_seed(9)
-    gen = torch.Generator().manual_seed(9)
-    for i in range(3 * W + 2):
-        action = eng.action_vector(["MOVE_FORWARD"] if i % 3 else ["TURN_LEFT"])
-        v, a = eng.step_latent(s, action)
-        ref_v, ref_a = predict_next(eng.model, hist, action[None], text, valid, steps=2, generator=gen)
-        assert torch.allclose(v, ref_v, atol=1e-4), (i, (v - ref_v).abs().max())
-        hist = hist.push(ref_v, action[None], ref_a, W)
+    C, h, w = st["video"].shape[2:]
+    bank = MemoryBank(1, 3, h * w, C)
+    for number, frame in ((-7, st["video"][k][0] * 0.5), (-4, st["video"][k][1].flip(-1))):  # two older frames
+        units = summarize(frame[None], 1)
+        slot = int(bank.add(number, units)[0])
+        s.memory.add(number, units)
+        s.cache.write_unit(slot, eng.model.memory_kv(units, number, eng.grid))
+    hist = History(st["video"][k][None, : W + 1], st["action"][k][None, : W + 1], st["audio"][k][None, : W + 1], memory=bank)
+    action = eng.action_vector(["MOVE_FORWARD"])
+    ref_v, ref_a = predict_next(eng.model, hist, action[None], st["text_ids"][k][None], st["text_valid"][k][None],
+                                steps=2, generator=torch.Generator().manual_seed(4))
+    s.generator = torch.Generator().manual_seed(4)
+    v, a = eng.step_latent(s, action)
+    assert torch.allclose(v, ref_v, atol=1e-4), (v - ref_v).abs().max()
+    no_memory = predict_next(eng.model, History(hist.video, hist.action, hist.audio), action[None], st["text_ids"][k][None],
+                             st["text_valid"][k][None], steps=2, generator=torch.Generator().manual_seed(4))[0]
+    assert (no_memory - ref_v).abs().max() > 1e-3  # and the memory mattered
 
 
 def test_guided_engine_costs_one_pass_per_step(tiny_run):
