@@ -47,6 +47,12 @@ def summarize(video: torch.Tensor, p: int) -> torch.Tensor:
     return x.reshape(B, (h // p) * (w // p), C * p * p)
 
 
+def unit_shape(video_shape: tuple[int, int, int], p: int) -> tuple[int, int]:
+    """(m tokens a unit, P features a token) for video latents [C, h, w]."""
+    C, h, w = video_shape
+    return (h // p) * (w // p), C * p * p
+
+
 def unit_grid(grid: tuple[int, int], p: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The (row, col) of each memory token in the frame's token coordinates (a video token (r, c)
     sits at (1 + r, 1 + c)): the top-left token of its patch. -> rows [m], cols [m]."""
@@ -143,6 +149,16 @@ class MemoryBank:
         other.capacity, other.rule, other.stride = self.capacity, self.rule, self.stride
         other.tokens, other.frame, other.count = self.tokens.clone(), self.frame.clone(), self.count.clone()
         return other
+
+    @classmethod
+    def holding(cls, mem: MemoryInputs, rule: str = "recency", stride: int = 1) -> "MemoryBank":
+        """A bank holding what `mem` holds (frame numbers as given), for a stream that starts at
+        frame number -1 (its first context frame 0)."""
+        B, U, m, P = mem.tokens.shape
+        bank = cls(B, U, m, P, rule, stride, device=mem.tokens.device, dtype=mem.tokens.dtype)
+        bank.tokens, bank.frame = mem.tokens.clone(), mem.frame.clone()
+        bank.count = mem.valid.sum(1)
+        return bank
 
     @classmethod
     def stack(cls, banks: list["MemoryBank"]) -> "MemoryBank":

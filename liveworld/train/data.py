@@ -9,7 +9,11 @@ Frame t's text is the latest text event at or before t in its episode (a notific
 caption, the mission), else the episode's description: the text segment of a clip is the text
 of its last frame.
 
-This module knows datasets and tokenizers; it knows nothing about the model or the objective.
+A model with memory also reads, per clip, the bank of memory units its stream would hold
+(model/memory.py, built by the same code as the engine's).
+
+This module knows datasets, tokenizers and the memory bank; it knows nothing about the network
+or the objective.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from safetensors.torch import load_file
 
 from liveworld.common import LiveworldError
 from liveworld.data.shards import Dataset
+from liveworld.model.memory import MemoryBank, summarize, unit_shape
+from liveworld.model.omni import OmniConfig
 from liveworld.tokenizers.worldtok import WorldTokenizers
 
 
@@ -55,16 +61,45 @@ class Latents:
             raise LiveworldError(f"no episode has {clip_len} frames; record longer episodes or lower --model.frames")
         return torch.cat(out)
 
-    def clip(self, idx: torch.Tensor, clip_len: int) -> dict[str, torch.Tensor]:
+    def clip(self, idx: torch.Tensor, clip_len: int, memory: OmniConfig | None = None) -> dict[str, torch.Tensor]:
         """Clips starting at idx [B] -> video [B, F, C, h, w], audio [B, F, Na, Ca], action [B, F, A],
-        text [B, T], text_valid [B, T] (the text of each clip's last frame)."""
+        text [B, T], text_valid [B, T] (the text of each clip's last frame), and with `memory` (a
+        config with memory_units > 0) the bank each clip's stream holds: memory_tokens
+        [B, U, m, P], memory_frame [B, U] (relative to the clip's first context frame),
+        memory_valid [B, U]."""
         rows = idx[:, None] + torch.arange(clip_len)[None]
         last = self.text_index[rows[:, -1]]
         out = {"video": take(self.video, rows), "action": take(self.action, rows), "text": self.text_ids[last],
                "text_valid": self.text_valid[last]}
         if self.audio is not None:
             out["audio"] = take(self.audio, rows)
+        if memory is not None and memory.memory_units:
+            out.update(self.memory_of(idx, memory))
         return out
+
+    def memory_of(self, idx: torch.Tensor, cfg: OmniConfig) -> dict[str, torch.Tensor]:
+        """The banks of clips starting at idx [B]: each the bank a stream holds when the clip's
+        frame 0 has just left its window (every episode frame 1 .. that one offered in turn, as
+        model/memory.py numbers them: episode frame e is e - 1), the same code the engine runs."""
+        banks, firsts = [], []
+        for i in idx.tolist():
+            a = int(self.starts[torch.searchsorted(self.starts, torch.tensor(i), right=True) - 1])
+            left = torch.arange(a + 1, i + 1)  # episode frames 1 .. the clip's frame 0
+            if cfg.memory_rule == "recency":  # only the last `capacity` candidates can stay: read just those
+                numbers = torch.arange(len(left))
+                cand = numbers[numbers % cfg.memory_stride == 0][-cfg.memory_units:]
+                left, numbers = left[cand], cand
+            else:
+                numbers = torch.arange(len(left))
+            video = take(self.video, left) if len(left) else torch.zeros(0, *self.video.shape[1:])
+            bank = MemoryBank(1, cfg.memory_units, *unit_shape(tuple(self.video.shape[1:]), cfg.memory_patch),
+                              cfg.memory_rule, cfg.memory_stride)
+            for n, v in zip(numbers.tolist(), video):
+                bank.add(n, summarize(v[None].float(), cfg.memory_patch))
+            banks.append(bank)
+            firsts.append(i - a)  # the number of the clip's first context frame (episode frame i - a + 1)
+        mem = MemoryBank.stack(banks).inputs(torch.tensor(firsts))
+        return {"memory_tokens": mem.tokens, "memory_frame": mem.frame, "memory_valid": mem.valid}
 
     def save(self, path: Path) -> None:
         """A directory of .npy files, written under a temporary name and renamed when complete."""

@@ -182,7 +182,7 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
             m = rank * accum + a
             gen = micro_generator(tcfg.seed, step, m)
             idx = starts[torch.randint(len(starts), (micro,), generator=gen)]
-            clip = {k: v.to(device) for k, v in lat.clip(idx, clip_len).items() if k != "audio" or cfg.audio_tokens}
+            clip = {k: v.to(device) for k, v in lat.clip(idx, clip_len, cfg).items() if k != "audio" or cfg.audio_tokens}
             sync = ddp.no_sync() if world > 1 and a < accum - 1 else nullcontext()
             with sync, autocast():
                 loss, st = world_loss(fwd, clip, cfg, tcfg, gen, teacher=teacher)

@@ -8,6 +8,8 @@
                        target = where two steps of d / 2 of the model itself land
                        (flow/shortcut.py; Frans et al. 2024; Dreamer 4's shortcut forcing)
     context            clean, noise-augmented (t <= 0.3), or per-frame t (diffusion forcing)
+    memory             (a model with memory units) the bank the clip's stream holds, from the
+                       data loader (train/data.py, model/memory.py): the noisy frames read it
     self-rollout       clips whose context frames the model generated itself, from the first
                        real frame with the real actions and the engine's step count, at t = 0
                        as the engine writes them; target = the real frames (Self-Forcing-style
@@ -32,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from liveworld.flow import grid_t, guided, interpolate, logit_normal_t, shortcut_levels, shortcut_target
+from liveworld.model.memory import MemoryBank, MemoryInputs
 from liveworld.model.omni import FrameInputs, OmniConfig, OmniWorldModel
 from liveworld.model.sampling import History, pack, predict_next, unpack
 from liveworld.train.config import TrainConfig
@@ -81,6 +84,12 @@ def flow_times(B: int, Fr: int, mcfg: OmniConfig, cfg: TrainConfig, gen: torch.G
     return t, d, shortcut
 
 
+def clip_memory(clip: dict[str, torch.Tensor]) -> MemoryInputs | None:
+    if "memory_tokens" not in clip:
+        return None
+    return MemoryInputs(clip["memory_tokens"], clip["memory_frame"], clip["memory_valid"])
+
+
 @torch.no_grad()
 def self_rollout(model, clip: dict[str, torch.Tensor], steps: int, gen: torch.Generator,
                  text_valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -89,7 +98,9 @@ def self_rollout(model, clip: dict[str, torch.Tensor], steps: int, gen: torch.Ge
     engine's cached step matches. Returns video [B, F+1, ...] (and audio), frame 0 real."""
     video, action, audio = clip["video"], clip["action"], clip.get("audio")
     window = video.shape[1] - 2
-    hist = History.start(video[:, 0], action[:, 0], audio[:, 0] if audio is not None else None)
+    mem = clip_memory(clip)  # within a clip no frame leaves the window: the bank stays as it is
+    bank = MemoryBank.holding(mem) if mem is not None else None
+    hist = History.start(video[:, 0], action[:, 0], audio[:, 0] if audio is not None else None, memory=bank)
     out_v, out_a = [video[:, 0]], [audio[:, 0]] if audio is not None else None
     for f in range(1, video.shape[1]):
         v, a = predict_next(model, hist, action[:, f], clip["text"], text_valid, steps, generator=gen)
@@ -132,6 +143,7 @@ def world_loss(model: OmniWorldModel | torch.nn.Module, clip: dict[str, torch.Te
         eps_a = torch.randn((B, Fr) + audio.shape[2:], generator=gen)
     text_valid = clip["text_valid"] & ~drop_text.to(device)
 
+    memory = clip_memory(clip)
     context_v, context_a = video, audio
     stats: dict[str, float] = {}
     if rolled.any():  # the model's own frames as context, clean, as the engine writes them
@@ -173,7 +185,8 @@ def world_loss(model: OmniWorldModel | torch.nn.Module, clip: dict[str, torch.Te
         def denoise(x, tt, dd):
             vi, ai = unpack(x, vshape, ashape)
             n2 = dataclasses.replace(n, video=vi, audio=ai, t=tt[..., 0], d=dd[..., 0])
-            return pack(*net(clip["text"][rows], c, n2, guidance=guidance, text_valid=tv))
+            return pack(*net(clip["text"][rows], c, n2, guidance=guidance, text_valid=tv,
+                             memory=memory.select(rows) if memory is not None else None))
         return denoise
 
     x_t = pack(noisy_in.video, noisy_in.audio)
@@ -192,7 +205,7 @@ def world_loss(model: OmniWorldModel | torch.nn.Module, clip: dict[str, torch.Te
             no_action = denoiser(teacher, rows, drop_action_rows=ones)(x_t[rows], tt, dd)
         goal = goal.index_copy(0, rows, guided(cond, [no_text, no_action], to(w)[rows]))
 
-    pred_v, pred_a = model(clip["text"], clean, noisy_in, guidance=to(w), text_valid=text_valid)
+    pred_v, pred_a = model(clip["text"], clean, noisy_in, guidance=to(w), text_valid=text_valid, memory=memory)
     err = (pack(pred_v, pred_a if audio is not None else None).float() - goal.float()) ** 2  # [B, F, n]
     nv = torch.Size(vshape).numel()
     loss_video = err[..., :nv].mean()
