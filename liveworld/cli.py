@@ -117,7 +117,8 @@ def _eval(args: argparse.Namespace) -> None:
     except ValueError as e:
         raise LiveworldError(f"--horizons must be comma-separated frame counts like 1,8,32,128, got {args.horizons!r}") from e
     run_eval(_checkpoint(args.checkpoint), args.data, args.steps, args.frames, args.starts, args.stability_frames,
-             args.report, horizons, guidance=args.guidance, solver=args.solver, split=args.split, episodes=args.episodes)
+             args.report, horizons, guidance=args.guidance, solver=args.solver, split=args.split, episodes=args.episodes,
+             revisit=args.revisit, revisit_count=args.revisit_episodes)
 
 
 def _play(args: argparse.Namespace) -> None:
@@ -260,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--solver", default="euler", choices=["euler", "heun"])
     ev.add_argument("--guidance", type=float, default=1.0, help="guidance scale w (an input of a distilled model: one pass a step)")
     ev.add_argument("--stability-frames", type=int, default=1000)
+    ev.add_argument("--revisit", default=None, help="revisit routes: a dataset recorded with --policy revisit "
+                    "(default: record --revisit-episodes fresh ones, Doom worlds)")
+    ev.add_argument("--revisit-episodes", type=int, default=8, help="fresh revisit episodes to record (0: no revisit figures)")
     ev.add_argument("--horizons", default="1,8,32,128", help="rollout horizons in frames")
     ev.add_argument("--report", default=None, help="write an HTML report to this directory")
     ev.add_argument("--json", action="store_true", help="(the JSON line is always printed last)")

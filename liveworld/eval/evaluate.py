@@ -8,6 +8,9 @@
                      start (over every rollout start, 32 by default)
     audio            log-spectral distance of generated against recorded sound
     stability        pixel statistics over a 1,000-frame free rollout against real frames
+    revisits         on routes that come back to a view (poses from the simulator, eval/revisit.py),
+                     the return frame generated with the memory, with the window only, and the
+                     view before leaving held
 
 Every figure comes from the one reference sampler (liveworld/model/sampling.py), with the
 steps, solver and guidance the JSON names; the engine's cached step equals it (tested).
@@ -32,8 +35,11 @@ from liveworld.common import LiveworldError
 from liveworld.data.arrays import resize_frames
 from liveworld.data.episode import Episode
 from liveworld.flow import nfe
+from liveworld.model.memory import MemoryBank, bank_of_prefix
+from liveworld.model.omni import OmniConfig
 from liveworld.model.sampling import History, predict_next
 from liveworld.eval.metrics import log_spectral_distance_db, pixel_stats, psnr_db, ssim
+from liveworld.eval.revisit import pick_pairs
 from liveworld.world import load_world_model, load_world_tokenizers
 
 HORIZONS = (1, 8, 32, 128)
@@ -66,14 +72,21 @@ def encode_episode(ep: Episode, tok, text_len: int) -> EncodedEpisode:
     return EncodedEpisode(frames, enc["video"], enc["action"], enc["audio"] if ep.has_audio else None, wave, ids, valid)
 
 
-def history_at(eps: list[EncodedEpisode], pos: list[tuple[int, int]], window: int) -> History:
+def history_at(eps: list[EncodedEpisode], pos: list[tuple[int, int]], window: int, memory: OmniConfig | None = None) -> History:
     """Real history of W + 1 frames ending just before each (episode, t); the first frame of an
-    episode repeats where there is not enough."""
+    episode repeats where there is not enough. With `memory` (a config with memory units), each
+    stream's bank of the frames that left its window before (model/memory.py)."""
     rows = [[max(0, t - window - 1 + k) for k in range(window + 1)] for _, t in pos]
     v = torch.stack([eps[e].video[r] for (e, _), r in zip(pos, rows)])
     a = torch.stack([eps[e].action[r] for (e, _), r in zip(pos, rows)])
     au = torch.stack([eps[e].audio[r] for (e, _), r in zip(pos, rows)]) if eps[0].audio is not None else None
-    return History(v, a, au)
+    if memory is None or not memory.memory_units:
+        return History(v, a, au)
+    # the previous-only frame is episode frame t - W - 1, numbered t - W - 2; frames 1 .. it have left
+    banks = [bank_of_prefix(eps[e].video[1: max(1, t - window)], memory.memory_units, memory.memory_patch,
+                            memory.memory_rule, memory.memory_stride) for e, t in pos]
+    first = torch.tensor([t - window - 2 for _, t in pos])
+    return History(v, a, au, MemoryBank.stack(banks), first)
 
 
 def _batch_text(eps, pos):
@@ -99,7 +112,7 @@ def teacher_forced(model, tok, eps, window, sampling: Sampling, positions, gen, 
     out = {k: [] for k in ("psnr", "ssim", "copy", "ae", "lsd", "lsd_copy")}
     for i in range(0, len(positions), batch):
         pos = positions[i: i + batch]
-        hist = history_at(eps, pos, window)
+        hist = history_at(eps, pos, window, model.cfg)
         text, valid = _batch_text(eps, pos)
         act = torch.stack([eps[e].action[t] for e, t in pos])
         v, a = sampling(model, hist, act, text, valid, gen)
@@ -129,7 +142,7 @@ def rollout(model, tok, eps, window, sampling: Sampling, starts, horizon, gen, a
     psnr_sum, hold_sum, frames = torch.zeros(horizon), torch.zeros(horizon), []
     for i in range(0, len(starts), batch):
         part = starts[i: i + batch]
-        hist = history_at(eps, part, window)
+        hist = history_at(eps, part, window, model.cfg)
         text, valid = _batch_text(eps, part)
         held = torch.stack([eps[e].frames[t - 1] for e, t in part])
         out = []
@@ -149,6 +162,61 @@ def rollout(model, tok, eps, window, sampling: Sampling, starts, horizon, gen, a
     return (psnr_sum / n).tolist(), (hold_sum / n).tolist(), (torch.cat(frames) if return_frames else None)
 
 
+@torch.no_grad()
+def revisit_rollouts(model, tok, eps, pairs: list[tuple[int, int, int]], window: int, sampling: Sampling, gen,
+                     memory: bool, batch: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each revisit (episode, s, t): a rollout from the real frames up to s (the view before
+    leaving) with the recorded actions, to the return frame t. -> PSNR of the generated frame t
+    against the real one [P], and the generated frames t [P, 3, H, W]. `memory` False runs a
+    model with memory on its window alone."""
+    psnr, frames = torch.zeros(len(pairs)), [None] * len(pairs)
+    for i in range(0, len(pairs), batch):
+        part = pairs[i: i + batch]
+        starts = [(e, s + 1) for e, s, _ in part]
+        hist = history_at(eps, starts, window, model.cfg if memory else None)
+        text, valid = _batch_text(eps, starts)
+        for h in range(max(t - s for _, s, t in part)):
+            act = torch.stack([eps[e].action[min(s + 1 + h, len(eps[e].action) - 1)] for e, s, _ in part])
+            v, a = sampling(model, hist, act, text, valid, gen)
+            hist = hist.push(v, act, a, window)
+            done = [j for j, (_, s, t) in enumerate(part) if s + 1 + h == t]
+            if done:
+                img = tok.video.decode(v[done])
+                for k, j in enumerate(done):
+                    e, _, t = part[j]
+                    psnr[i + j] = psnr_db(img[k:k + 1], eps[e].frames[t][None])[0]
+                    frames[i + j] = img[k]
+    return psnr, torch.stack(frames)
+
+
+def revisit_figures(model, tok, raw: list[Episode], window: int, sampling: Sampling, gen, min_gap: int = 32,
+                    max_pairs: int = 32) -> tuple[dict, dict]:
+    """revisit_psnr_db (memory on), revisit_psnr_db_no_memory (the window only) and
+    revisit_hold_psnr_db (the view before leaving, held), for returns >= min_gap and >= 2 min_gap
+    frames after leaving; and the frames of the report's revisit strip."""
+    pairs = pick_pairs([ep.pose for ep in raw], min_gap, max_pairs)
+    if not pairs:
+        return {}, {}
+    eps = [encode_episode(ep, tok, model.cfg.text_len) for ep in raw]
+    hold = torch.stack([psnr_db(eps[e].frames[s][None], eps[e].frames[t][None])[0] for e, s, t in pairs])
+    gaps = torch.tensor([t - s for _, s, t in pairs])
+    runs = {"no_memory": revisit_rollouts(model, tok, eps, pairs, window, sampling, gen, memory=False)}
+    if model.cfg.memory_units:
+        runs["memory"] = revisit_rollouts(model, tok, eps, pairs, window, sampling, gen, memory=True)
+    out = {"revisit_pairs": len(pairs), "revisit_gap_frames": {"min": int(gaps.min()), "median": int(gaps.median()), "max": int(gaps.max())}}
+    for name, key in (("memory", "revisit_psnr_db"), ("no_memory", "revisit_psnr_db_no_memory"), ("hold", "revisit_hold_psnr_db")):
+        values = hold if name == "hold" else runs[name][0] if name in runs else None
+        if values is None:
+            continue
+        out[key] = {f">={g}": (round(values[gaps >= g].mean().item(), 2) if (gaps >= g).any() else None) for g in (min_gap, 2 * min_gap)}
+    out["revisit_pairs_by_gap"] = {f">={g}": int((gaps >= g).sum()) for g in (min_gap, 2 * min_gap)}
+    strip = {"real_before": torch.stack([eps[e].frames[s] for e, s, _ in pairs[:4]]),
+             "real_return": torch.stack([eps[e].frames[t] for e, _, t in pairs[:4]])}
+    for name, (_, frames) in runs.items():
+        strip[name] = frames[:4]
+    return out, strip
+
+
 FREE_ROLLOUT_SNAPSHOTS = (1, 10, 100, 1000)
 
 
@@ -157,7 +225,7 @@ def free_rollout(model, tok, ep: EncodedEpisode, actions: torch.Tensor, window: 
     """A long rollout from an episode's first frames, driven by `actions` [N, A]: pixel stats per
     frame [N, 3] and the frames at FREE_ROLLOUT_SNAPSHOTS {frame number: [3, H, W]}."""
     start = window + 1
-    hist = history_at([ep], [(0, start)], window)
+    hist = history_at([ep], [(0, start)], window, model.cfg)
     text, valid = ep.text[start - 1][None], ep.text_valid[start - 1][None]
     stats, snaps = [], {}
     for h in range(len(actions)):
@@ -170,6 +238,26 @@ def free_rollout(model, tok, ep: EncodedEpisode, actions: torch.Tensor, window: 
         s = pixel_stats(img)
         stats.append(torch.stack([s["mean"], s["std"], s["edges"]], -1))
     return torch.cat(stats), snaps
+
+
+def revisit_episodes(meta: dict, data: str | None, count: int) -> tuple[list[Episode], str]:
+    """Episodes with routes that come back (poses kept): a dataset recorded with `--policy
+    revisit`, else fresh recordings of the world with that policy, seeds above the training
+    range (and above those of `heldout_episodes`)."""
+    if data:
+        eps, source = heldout_episodes(meta, data, 0, 0, split="all")
+        return [ep for ep in eps if ep.pose is not None], source
+    from liveworld.data.record import record_episode
+    from liveworld.data.worlds import make_world
+
+    world = make_world(meta["world"]["world"])
+    seed0 = 1_000_500 + (meta["world"].get("seed_range") or [0, 0])[1]
+    try:
+        eps = [record_episode(world, "revisit", seed0 + k, 500) for k in range(count)]
+    finally:
+        world.close()
+    eps = [ep for ep in eps if ep.pose is not None]
+    return eps, f"fresh {meta['world']['world']} revisit routes, seeds {seed0}..{seed0 + count - 1}"
 
 
 def heldout_episodes(meta: dict, data: str | None, need: int, count: int, split: str = "val") -> tuple[list[Episode], str]:
@@ -206,7 +294,7 @@ def heldout_episodes(meta: dict, data: str | None, need: int, count: int, split:
 def evaluate(checkpoint: str, data: str | None = None, steps: int = 1, frames: int = 256,
              starts: int = 32, stability_frames: int = 1000, report: str | None = None, seed: int = 0,
              horizons: tuple[int, ...] = HORIZONS, guidance: float = 1.0, solver: str = "euler",
-             split: str = "val", episodes: int = 12) -> dict:
+             split: str = "val", episodes: int = 12, revisit: str | None = None, revisit_count: int = 8) -> dict:
     t0 = time.perf_counter()
     model, meta = load_world_model(checkpoint)
     tok = load_world_tokenizers(meta)
@@ -277,12 +365,21 @@ def evaluate(checkpoint: str, data: str | None = None, steps: int = 1, frames: i
             "frac_in_real_range": round(inside.mean().item(), 4),
             "frac_in_real_range_last100": round(inside[-100:].mean().item(), 4),
         }
+    rv_strip = {}
+    if revisit or revisit_count:
+        try:
+            rv_raw, rv_source = revisit_episodes(meta, revisit, revisit_count)
+        except LiveworldError as e:  # a world without the revisit policy's buttons
+            rv_raw, rv_source = [], f"none ({e})"
+        figs, rv_strip = revisit_figures(model, tok, rv_raw, window, sampling, gen)
+        res.update(figs)
+        res["revisit_source"] = rv_source
     res.update({"eval_seconds": round(time.perf_counter() - t0, 1), "date": date.today().isoformat(),
                 "threads": torch.get_num_threads()})
     if report:
         from liveworld.eval.report import write_report
 
-        res["report"] = write_report(report, res, roll, hold, strip, roll_starts, eps, gen_stats, lo, hi, snaps)
+        res["report"] = write_report(report, res, roll, hold, strip, roll_starts, eps, gen_stats, lo, hi, snaps, rv_strip)
     return res
 
 
@@ -305,6 +402,18 @@ def format_eval(res: dict) -> str:
         lines.append(f"  {'stability, ' + str(s['frames']) + ' frames':<38}mean {s['gen_mean_last100']:.3f} (real {s['real_mean']:.3f}), "
                      f"std {s['gen_std_last100']:.3f} (real {s['real_std']:.3f}), edges {s['gen_edges_last100']:.3f} (real {s['real_edges']:.3f}); "
                      f"{100 * s['frac_in_real_range']:.0f}% of frames in the real range")
+    if "revisit_pairs" in res:
+        for g in res["revisit_psnr_db_no_memory"]:
+            mem = res.get("revisit_psnr_db", {}).get(g)
+            nm, hd = res["revisit_psnr_db_no_memory"][g], res["revisit_hold_psnr_db"][g]
+            if nm is None:
+                continue
+            lines.append(f"  {'revisit PSNR, return ' + g + ' frames':<38}"
+                         + (f"{mem:>8.2f} dB with memory, " if mem is not None else "")
+                         + f"{nm:.2f} window only, hold the view before leaving {hd:.2f} "
+                         f"({res['revisit_pairs_by_gap'][g]} returns)")
+    elif "revisit_source" in res:
+        lines.append(f"  revisits: none found in {res['revisit_source']}")
     if "report" in res:
         lines.append(f"  report: {res['report']}")
     return "\n".join(lines)
@@ -312,9 +421,10 @@ def format_eval(res: dict) -> str:
 
 def run_eval(checkpoint: str, data: str | None, steps: int, frames: int, starts: int, stability_frames: int,
              report: str | None, horizons: tuple[int, ...] = HORIZONS, guidance: float = 1.0, solver: str = "euler",
-             split: str = "val", episodes: int = 12) -> dict:
+             split: str = "val", episodes: int = 12, revisit: str | None = None, revisit_count: int = 8) -> dict:
     res = evaluate(checkpoint, data, steps, frames, starts, stability_frames, report, horizons=horizons,
-                   guidance=guidance, solver=solver, split=split, episodes=episodes)
+                   guidance=guidance, solver=solver, split=split, episodes=episodes, revisit=revisit,
+                   revisit_count=revisit_count)
     print(format_eval(res))
     print(json.dumps(res))
     return res

@@ -26,7 +26,7 @@ def _strip(eps, starts, frames: torch.Tensor, horizons=(1, 2, 4, 8, 16, 32, 64, 
 
 
 def write_report(out: str, res: dict, roll: list[float], hold: list[float], strip_frames, starts, eps, gen_stats, lo, hi,
-                 snapshots: dict | None = None) -> str:
+                 snapshots: dict | None = None, revisit_strip: dict | None = None) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -70,6 +70,14 @@ def write_report(out: str, res: dict, roll: list[float], hold: list[float], stri
         img = _strip(eps, starts, strip_frames)
         Image.fromarray(img).resize((img.shape[1] * 2, img.shape[0] * 2), Image.NEAREST).save(d / "strips.png")
         parts.append("<h2>Real (top) and generated (bottom) at horizons 1, 2, 4, ... 128</h2><img src='strips.png'>")
+    if revisit_strip:
+        names = [n for n in ("real_before", "real_return", "memory", "no_memory") if n in revisit_strip]
+        rows = torch.cat([torch.cat(list(revisit_strip[n].clamp(0, 1)), 2) for n in names], 1)
+        img = (rows.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        Image.fromarray(img).resize((img.shape[1] * 2, img.shape[0] * 2), Image.NEAREST).save(d / "revisits.png")
+        titles = {"real_before": "the view before leaving", "real_return": "the real return",
+                  "memory": "generated, with memory", "no_memory": "generated, window only"}
+        parts.append(f"<h2>Revisits, rows top to bottom: {', '.join(titles[n] for n in names)}</h2><img src='revisits.png'>")
     parts.append(f"<h2>Figures</h2><pre>{html.escape(json.dumps(res, indent=2))}</pre>")
     page = d / "index.html"
     page.write_text("<!doctype html><meta charset='utf-8'><title>liveworld eval</title>"

@@ -40,3 +40,28 @@ def find_revisits(pose: np.ndarray, min_gap: int = 32, max_dist: float = 24.0, m
 
 def revisit_gaps(revisits: list[tuple[int, int]]) -> np.ndarray:
     return np.array([t - s for s, t in revisits], np.int64)
+
+
+def pick_pairs(poses: list[np.ndarray | None], min_gap: int = 32, max_pairs: int = 32) -> list[tuple[int, int, int]]:
+    """Up to `max_pairs` revisits (episode, s, t) with t - s >= min_gap, one per route (the first
+    frame of each return), taken in turn from each episode."""
+    per_episode = []
+    for e, pose in enumerate(poses):
+        if pose is None:
+            per_episode.append([])
+            continue
+        first_return: dict[int, int] = {}
+        for s, t in find_revisits(pose, min_gap):
+            first_return.setdefault(s, t)
+        routes, last_t = [], -1
+        for s, t in sorted(first_return.items(), key=lambda st: st[1]):
+            if t > last_t + 8:  # the next route, not the next frame of the same return
+                routes.append((e, s, t))
+                last_t = t
+        per_episode.append(routes)
+    out = []
+    while len(out) < max_pairs and any(per_episode):
+        for routes in per_episode:
+            if routes and len(out) < max_pairs:
+                out.append(routes.pop(0))
+    return out

@@ -171,11 +171,11 @@ class MemoryBank:
 
 
 def bank_of_prefix(video: torch.Tensor, capacity: int, patch: int, rule: str = "recency", stride: int = 1) -> MemoryBank:
-    """The bank (B = 1) of a stream whose frames 0..T-1 (video [T, C, h, w]) have all left its
-    window, each offered in order as `MemoryBank.add` would be: the same code path as a stream."""
-    C, h, w = video.shape[1:]
-    m = (h // patch) * (w // patch)
-    bank = MemoryBank(1, capacity, m, C * patch * patch, rule, stride, device=video.device, dtype=video.dtype)
+    """The bank (B = 1) of a stream whose frames numbered 0..T-1 (video [T, C, h, w]) have all left
+    its window, each offered in order as a stream offers them: what training reads for a clip and
+    where evaluation's rollouts start. (A recorded episode's frames 1..e are numbered 0..e-1.)"""
+    m, P = unit_shape(tuple(video.shape[1:]), patch)
+    bank = MemoryBank(1, capacity, m, P, rule, stride, device=video.device, dtype=video.dtype)
     frames = list(range(0, video.shape[0], stride))
     if rule == "recency":  # first in, first out: only the last `capacity` candidates can remain
         frames = frames[-capacity:]

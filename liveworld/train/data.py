@@ -29,7 +29,7 @@ from safetensors.torch import load_file
 
 from liveworld.common import LiveworldError
 from liveworld.data.shards import Dataset
-from liveworld.model.memory import MemoryBank, summarize, unit_shape
+from liveworld.model.memory import MemoryBank, bank_of_prefix
 from liveworld.model.omni import OmniConfig
 from liveworld.tokenizers.worldtok import WorldTokenizers
 
@@ -84,19 +84,8 @@ class Latents:
         banks, firsts = [], []
         for i in idx.tolist():
             a = int(self.starts[torch.searchsorted(self.starts, torch.tensor(i), right=True) - 1])
-            left = torch.arange(a + 1, i + 1)  # episode frames 1 .. the clip's frame 0
-            if cfg.memory_rule == "recency":  # only the last `capacity` candidates can stay: read just those
-                numbers = torch.arange(len(left))
-                cand = numbers[numbers % cfg.memory_stride == 0][-cfg.memory_units:]
-                left, numbers = left[cand], cand
-            else:
-                numbers = torch.arange(len(left))
-            video = take(self.video, left) if len(left) else torch.zeros(0, *self.video.shape[1:])
-            bank = MemoryBank(1, cfg.memory_units, *unit_shape(tuple(self.video.shape[1:]), cfg.memory_patch),
-                              cfg.memory_rule, cfg.memory_stride)
-            for n, v in zip(numbers.tolist(), video):
-                bank.add(n, summarize(v[None].float(), cfg.memory_patch))
-            banks.append(bank)
+            left = take(self.video, torch.arange(a + 1, i + 1)).float()  # episode frames 1 .. the clip's frame 0
+            banks.append(bank_of_prefix(left, cfg.memory_units, cfg.memory_patch, cfg.memory_rule, cfg.memory_stride))
             firsts.append(i - a)  # the number of the clip's first context frame (episode frame i - a + 1)
         mem = MemoryBank.stack(banks).inputs(torch.tensor(firsts))
         return {"memory_tokens": mem.tokens, "memory_frame": mem.frame, "memory_valid": mem.valid}

@@ -50,3 +50,10 @@ def test_tiny_model_with_memory_trains_and_streams(tiny_world, tmp_path):
     for _ in range(3 * eng.window + 8):
         frame, _ = eng.step(s, ["MOVE_FORWARD"])
     assert len(s.memory) == 4 and eng.memory_passes > 0 and frame.dtype.name == "uint8"
+    # and evaluation measures what the memory adds on a fresh revisit route
+    from liveworld.eval.evaluate import evaluate
+
+    res = evaluate(str(tmp_path / "run"), str(tiny_world / "data"), frames=4, starts=1, stability_frames=0,
+                   horizons=(1, 8), revisit_count=1)
+    assert set(res["revisit_psnr_db"]) == set(res["revisit_psnr_db_no_memory"]) == {">=32", ">=64"}
+    assert res["revisit_pairs"] >= 1 and res["revisit_psnr_db"][">=32"] > 0
