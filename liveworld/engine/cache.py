@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from liveworld.model.attention import MemoryRead
 from liveworld.model.omni import apply_rope, rope_tables
 
 LayerKV = tuple[torch.Tensor, torch.Tensor]
@@ -187,6 +188,16 @@ class KVCache:
         mask = torch.cat([(text | cached | own).expand(N, -1),
                           (memory | text_next | (cached & ~evicted) | own | nxt).expand(N, -1)])
         return self._views(start, end), mask.to(self.keys.device)
+
+    def memory_read(self, top_k: int, fused: bool) -> MemoryRead | None:
+        """Where the units are in this pass's view and which queries read them: a one-frame pass's
+        (its view starts with the text), or the fused pass's (only the frame being made reads)."""
+        if not self.memory_count:
+            return None
+        N = self.tokens_per_frame
+        view_start = self.text_len - self.text_tokens if fused else self._memory_start() - self.text_tokens
+        start = self._memory_start() - view_start
+        return MemoryRead(start, self.memory_count, self.unit_tokens, ((N, N),) if fused else ((0, N),), top_k)
 
     # -- stream ------------------------------------------------------------------------------
     def commit(self) -> None:

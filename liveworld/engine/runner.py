@@ -241,14 +241,16 @@ class WorldEngine:
                 fused = FrameInputs(**{f: (torch.cat([getattr(done, f), getattr(seg, f)], 1)
                                            if getattr(seg, f) is not None else None) for f in FIELDS})
                 kv, mask = s.cache.fused_views()
-                v, a = self.model.forward_cached(fused, kv, s.cache.written, guidance=w, mask=mask)
+                read = s.cache.memory_read(self.model.read_top_k, fused=True)
+                v, a = self.model.forward_cached(fused, kv, s.cache.written, guidance=w, mask=mask, read=read)
                 self.nfe += 2
                 self._committed(s, p["video"])
                 s.pending = None
             else:
                 if not views:
                     views.extend(s.cache.frame_views())
-                v, a = self.model.forward_cached(seg, views, s.cache.written, guidance=w)
+                v, a = self.model.forward_cached(seg, views, s.cache.written, guidance=w,
+                                                 read=s.cache.memory_read(self.model.read_top_k, fused=False))
                 self.nfe += 1
             return pack(v, a if has_audio else None)
 

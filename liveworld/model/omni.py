@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from liveworld.model.attention import MemoryRead, attend
 from liveworld.model.layout import Layout
 from liveworld.model.memory import MemoryInputs
 
@@ -68,6 +69,7 @@ class OmniConfig:
     memory_patch: int = 2
     memory_stride: int = 1
     memory_rule: str = "recency"
+    memory_top_k: int = 0  # units a frame reads per head (model/attention.py); 0: all (dense)
 
     @property
     def head_dim(self) -> int:
@@ -156,7 +158,7 @@ class Block(nn.Module):
         nn.init.zeros_(self.ada.bias)
 
     def attention(self, x: torch.Tensor, rope, mask: torch.Tensor | None, kv: tuple[torch.Tensor, torch.Tensor] | None = None,
-                  out_kv: list | None = None, kv_only: bool = False):
+                  out_kv: list | None = None, kv_only: bool = False, read: MemoryRead | None = None):
         """kv: the engine's cache of this layer, (keys, values) [B, H, Lk, Dh] whose last L rows
         are this segment's own: its rotated keys and values are written there, then attended
         with the rest (no concatenation); kv_only stops there. out_kv: a list that receives the
@@ -173,7 +175,7 @@ class Block(nn.Module):
             if kv_only:
                 return None
             k, v = kv
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        out = attend(q, k, v, mask, read)
         return self.proj(out.transpose(1, 2).reshape(B, L, D))
 
     def mlp(self, x: torch.Tensor, video: tuple[int, int, int, int] | None) -> torch.Tensor:
@@ -190,7 +192,7 @@ class Block(nn.Module):
             h = h.index_add(1, rows, g)
         return self.fc2(h)
 
-    def forward(self, x, mod_slots, slot, rope, mask, video, kv=None, out_kv=None, kv_only=False):
+    def forward(self, x, mod_slots, slot, rope, mask, video, kv=None, out_kv=None, kv_only=False, read=None):
         """x [B, L, D]; mod_slots [B, S, D] conditions per slot; slot [L] each token's slot.
         kv_only: only write this layer's keys and values into `kv` (the last layer of a pass
         that only fills the cache) and return None."""
@@ -198,7 +200,7 @@ class Block(nn.Module):
         if mods.shape[1] > 1:  # ... gathered per token; one slot broadcasts (the engine's one-frame pass)
             mods = mods[:, slot]
         sh1, sc1, g1, sh2, sc2, g2 = mods.chunk(6, -1)
-        att = self.attention(modulate(self.norm1(x), sh1, sc1), rope, mask, kv, out_kv, kv_only)
+        att = self.attention(modulate(self.norm1(x), sh1, sc1), rope, mask, kv, out_kv, kv_only, read)
         if kv_only:
             return None
         x = x + g1 * att
@@ -273,6 +275,7 @@ class OmniWorldModel(nn.Module):
             nn.init.zeros_(m.bias)
         nn.init.normal_(self.kind_embed, std=0.02)
         self._frame_tables: dict = {}  # the engine's one-frame layouts, by grid (not state)
+        self.read_top_k = cfg.memory_top_k  # sparse memory reads; benchmarks and evaluation may change it
 
     # -- inputs -----------------------------------------------------------------------------
     def _frame_tokens(self, seg: FrameInputs) -> tuple[torch.Tensor, torch.Tensor]:
@@ -358,8 +361,12 @@ class OmniWorldModel(nn.Module):
         if memory is not None:
             rope = self._memory_rope(rope, tab, memory, lay)
         video = (lay.frames_start, lay.tokens_per_frame, lay.video_offset, grid)
+        read = None
+        if memory is not None:
+            N, first = lay.tokens_per_frame, lay.frames_start + clean.frames * lay.tokens_per_frame
+            read = MemoryRead(0, U, lay.unit_tokens, tuple((first + f * N, N) for f in range(noisy.frames)), self.read_top_k)
         for blk in self.blocks:
-            x = blk(x, cond, tab["slot"], rope, mask, video)
+            x = blk(x, cond, tab["slot"], rope, mask, video, read=read)
         return self._clean_estimate(noisy, *self._heads(x, cond, tab, lay, noisy.frames))
 
     def _memory_rope(self, rope, tab, memory: MemoryInputs, lay: Layout):
@@ -378,7 +385,7 @@ class OmniWorldModel(nn.Module):
 
     def forward_cached(self, seg: FrameInputs, kv: list[tuple[torch.Tensor, torch.Tensor]], frame: int,
                        guidance: torch.Tensor | None = None, want_heads: bool = True,
-                       mask: torch.Tensor | None = None):
+                       mask: torch.Tensor | None = None, read: MemoryRead | None = None):
         """F frames (seg, frame numbers frame .. frame + F - 1) attending to the engine's cache:
         the streaming pass. The engine passes one frame, or two: the finished frame at t = 0
         (its cache write) fused with the first solver pass of the frame after it.
@@ -386,7 +393,8 @@ class OmniWorldModel(nn.Module):
         kv: per layer (keys, values) [B, H, Lk, Dh] holding the rotated keys of the text and the
         cached frames, with this segment's F * N rows last (written here; engine/cache.py).
         `frame` uses the frame numbering the cached keys were rotated with. mask [F*N, Lk] bool:
-        which keys each token sees (None: all of them).
+        which keys each token sees (None: all of them); read: where the memory units are in kv
+        and which queries read them (model/attention.py).
         Returns the clean estimates of the segment's last frame (video x̂_0 [B, 1, C, h, w],
         audio x̂_0 or None), or (None, None) for a pass that only writes the cache (want_heads False).
         """
@@ -398,7 +406,7 @@ class OmniWorldModel(nn.Module):
         last = len(self.blocks) - 1
         for i, blk in enumerate(self.blocks):
             # a cache-only pass needs the last layer's keys and values, not its output
-            x = blk(x, cond, tab["slot"], rope, mask, video, kv=kv[i], kv_only=not want_heads and i == last)
+            x = blk(x, cond, tab["slot"], rope, mask, video, kv=kv[i], kv_only=not want_heads and i == last, read=read)
         if not want_heads:
             return None, None
         return self._clean_estimate(seg.last(), *self._heads(x, cond, tab, lay, 1))

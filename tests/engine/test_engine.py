@@ -139,3 +139,18 @@ def test_unknown_action_is_named(tiny_run):
     s = eng.new_session()
     with pytest.raises(LiveworldError, match="unknown action"):
         eng.step(s, ["JUMP"])
+
+
+def test_sparse_memory_reads_equal_in_engine_and_reference_and_differ_from_dense(tiny_run):
+    """top-k reads: the engine gathers the chosen units, the reference masks the others; the
+    same frames. With k below the bank's size they differ from reading every unit."""
+    eng = memory_engine(tiny_run, units=4)
+    streams = {}
+    for top_k, fuse in ((2, True), (2, False), (0, True)):
+        eng.model.read_top_k, eng.fuse = top_k, fuse
+        s = eng.new_session(seed=5)
+        s.generator = torch.Generator().manual_seed(9)
+        streams[(top_k, fuse)] = torch.stack([eng.step_latent(s, eng.action_vector(["MOVE_FORWARD"]))[0]
+                                              for _ in range(4 * eng.window + 8)])
+    assert torch.allclose(streams[(2, True)], streams[(2, False)], atol=1e-4)
+    assert (streams[(2, True)] - streams[(0, True)]).abs().max() > 1e-3

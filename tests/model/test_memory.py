@@ -77,3 +77,21 @@ def test_rows_fill_at_their_own_pace():
     both.add(1, frame_units(2.0, B=2))
     both.add(2, frame_units(3.0, B=2))
     assert both.frame.tolist() == [[2, 1], [1, 2]] and both.count.tolist() == [2, 2]
+
+
+def test_gathered_and_masked_sparse_reads_agree():
+    from liveworld.model.attention import MemoryRead, attend
+
+    torch.manual_seed(0)
+    B, H, Dh, m, U, T, N = 2, 2, 8, 3, 5, 2, 4
+    Lk = T + U * m + N
+    q, k, v = torch.randn(B, H, N, Dh), torch.randn(B, H, Lk, Dh), torch.randn(B, H, Lk, Dh)
+    read = MemoryRead(T, U, m, ((0, N),), top_k=2)
+    gathered = attend(q, k, v, None, read)
+    # the masked form: the same queries placed after other rows that do not read memory
+    q2 = torch.cat([torch.randn(B, H, 3, Dh), q], 2)
+    read2 = MemoryRead(T, U, m, ((3, N),), top_k=2)
+    masked = attend(q2, k, v, torch.ones(1, 1, 3 + N, Lk, dtype=torch.bool), read2)[:, :, 3:]
+    assert torch.allclose(gathered, masked, atol=1e-5)
+    dense = attend(q, k, v, None, MemoryRead(T, U, m, ((0, N),), top_k=0))
+    assert (dense - gathered).abs().max() > 1e-3
