@@ -150,6 +150,11 @@ def _checkpoint(path: str | None) -> str:
 
 
 def _bench(args: argparse.Namespace) -> None:
+    if args.what == "engine" and args.memory_units:
+        from liveworld.bench.engine import bench_memory
+
+        bench_memory(args.checkpoint, units=args.memory_units, top_k=args.top_k, frames=args.frames or 60, threads=args.threads)
+        return
     if args.what == "engine":
         from liveworld.bench.engine import bench_engine
 
@@ -277,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--frames", type=int, default=None, help="tokenizers: frames to evaluate (512); engine: frames to stream (300)")
     b.add_argument("--sampling-steps", dest="steps_engine", type=int, default=1, help="engine: flow steps per frame")
     b.add_argument("--guidance", type=float, default=1.0, help="engine: guidance scale w (an input: one pass a step)")
+    b.add_argument("--memory-units", type=int, default=0, help="engine: time per frame against memory size (0, 64, N units), dense against sparse")
+    b.add_argument("--top-k", type=int, default=16, help="engine --memory-units: units a frame reads when sparse")
     b.add_argument("--json", action="store_true", help="(the JSON line is always printed last)")
     b.set_defaults(fn=_bench)
     return p

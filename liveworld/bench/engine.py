@@ -19,6 +19,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from liveworld.common import machine_description, matmul_gflops
 from liveworld.engine.runner import WorldEngine
+from liveworld.model.memory import summarize
 from liveworld.serve.play import random_actions
 
 
@@ -108,5 +109,88 @@ def bench_engine(checkpoint: str | None = None, frames: int = 300, steps: int = 
     print(f"  {'steps':>5} {'ms p50':>8} {'FPS':>7} {'GFLOP':>7}")
     for r in sweep_rows:
         print(f"  {r['steps']:>5} {r['ms_p50']:>8} {r['fps_p50']:>7} {r['gflop']:>7}")
+    print(json.dumps(res))
+    return res
+
+
+def _with_memory(engine: WorldEngine, units: int, top_k: int) -> str:
+    """The engine's model with a bank of `units` units: the model's own, or (a world trained
+    without memory) the same weights plus untrained memory layers, which time the same."""
+    import dataclasses
+
+    from liveworld.model.omni import OmniWorldModel
+
+    cfg = engine.model.cfg
+    note = "trained memory layers"
+    if cfg.memory_units != units:
+        note = "memory layers added untrained: for timing only" if not cfg.memory_units else "bank resized: for timing only"
+        grid = engine.grid
+        patch = cfg.memory_patch if grid[0] % cfg.memory_patch == 0 and grid[1] % cfg.memory_patch == 0 else 1
+        new = dataclasses.replace(cfg, memory_units=units, memory_patch=patch)
+        model = OmniWorldModel(new).to(engine.device).eval()
+        model.load_state_dict(engine.model.state_dict(), strict=False)
+        engine.model = model
+    engine.memory = True
+    engine.model.read_top_k = top_k
+    return note
+
+
+def _fill_bank_n(engine: WorldEngine, s, count: int) -> None:
+    """Puts `count` units of random latents in the session's bank (timing does not depend on them)."""
+    cfg = engine.model.cfg
+    gen = torch.Generator().manual_seed(0)
+    for n in range(count):
+        video = torch.randn((1, cfg.video_channels, *engine.grid), generator=gen).to(engine.device)
+        units = summarize(video, cfg.memory_patch)
+        slot = int(s.memory.add(-10 * (n + 1), units)[0])
+        s.cache.write_unit(slot, engine.model.memory_kv(units, -10 * (n + 1), engine.grid))
+
+
+def bench_memory(checkpoint: str | None = None, units: int = 256, top_k: int = 16, frames: int = 60,
+                 threads: int | None = None) -> dict:
+    """Time per frame and per attention call against memory size, dense against sparse reads."""
+    from liveworld.model.attention import MemoryRead, attend
+
+    engine = WorldEngine.load(checkpoint, threads=threads)
+    gflops = matmul_gflops()
+    note = _with_memory(engine, units, top_k)
+    cfg = engine.model.cfg
+    rows = []
+    for n in sorted({0, min(64, units), units}):
+        for k in ((0,) if n == 0 else (0, top_k)):
+            engine.model.read_top_k = k
+            s = engine.new_session(seed=0)
+            if n:
+                held = cfg.memory_units
+                s.memory.capacity = n  # a bank of n units (the engine's cache holds up to `units`)
+                _fill_bank_n(engine, s, n)
+                s.memory.capacity = held
+            times = []
+            for i in range(frames):
+                t = time.perf_counter()
+                engine.step(s, [])
+                times.append((time.perf_counter() - t) * 1000)
+            # the attention of one frame's queries over text, n units and the window, alone
+            H, Dh, N = cfg.heads, cfg.head_dim, engine.layout.tokens_per_frame
+            m = s.cache.unit_tokens
+            Lk = cfg.text_len + n * m + (engine.window + 1) * N
+            q, kk, vv = torch.randn(1, H, N, Dh), torch.randn(1, H, Lk, Dh), torch.randn(1, H, Lk, Dh)
+            read = MemoryRead(cfg.text_len, n, m, ((0, N),), k) if n else None
+            for _ in range(20):
+                attend(q, kk, vv, None, read)
+            t = time.perf_counter()
+            for _ in range(200):
+                attend(q, kk, vv, None, read)
+            att_us = (time.perf_counter() - t) / 200 * 1e6
+            ms = float(np.median(times[frames // 3:]))
+            rows.append({"units": n, "top_k": k or None, "ms_per_frame_p50": round(ms, 2), "fps_p50": round(1000 / ms, 1),
+                         "attention_us": round(att_us, 1), "memory_keys": n * m})
+    res = {"bench": "engine_memory", "checkpoint": engine.meta["path"], "note": note, "unit_tokens": m,
+           "rows": rows, "matmul_gflops": round(gflops, 1), "threads": torch.get_num_threads(),
+           "machine": machine_description(), "date": date.today().isoformat()}
+    print(f"memory benchmark ({note}), {m} tokens a unit, {res['threads']} thread(s); matmul {res['matmul_gflops']} GFLOP/s")
+    print(f"  {'units':>6} {'top-k':>6} {'keys':>6} {'ms/frame':>9} {'FPS':>6} {'attention us':>13}")
+    for r in rows:
+        print(f"  {r['units']:>6} {str(r['top_k'] or 'all'):>6} {r['memory_keys']:>6} {r['ms_per_frame_p50']:>9} {r['fps_p50']:>6} {r['attention_us']:>13}")
     print(json.dumps(res))
     return res

@@ -9,7 +9,7 @@ A step costs `steps` passes against the cache (the flow solver of liveworld/flow
 `sample` that evaluation and training rollouts call, fed the same t, d and guidance w), then the
 decoders: O(1) in the number of frames generated. Writing a generated frame into the cache
 (its pass at t = 0) rides along with the first solver pass of the next frame, in one pass of
-two frames (engine/cache.py masks what each may see), so it costs no pass of its own. Guidance is an input of a distilled model
+two frames (model/cache.py masks what each may see), so it costs no pass of its own. Guidance is an input of a distilled model
 (one pass per step, whatever w is). Sessions are plain data (engine/session.py); the engine keeps no per-stream
 state of its own, so one engine can serve many sessions.
 
@@ -28,7 +28,7 @@ import torch
 from safetensors.torch import load_file
 
 from liveworld.common import LiveworldError, default_device, setup_cpu_threads
-from liveworld.engine.cache import KVCache
+from liveworld.model.cache import KVCache
 from liveworld.engine.session import Session
 from liveworld.flow import nfe, sample
 from liveworld.model.omni import FrameInputs

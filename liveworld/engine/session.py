@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from liveworld.engine.cache import KVCache
+from liveworld.model.cache import KVCache
 from liveworld.model.memory import MemoryBank
 
 

@@ -6,9 +6,9 @@ query, per head (a block-sparse read, with a cheap score: one dot product a unit
 
     score(unit u, head h) = mean_queries(q_h) . mean_keys_of_u(k_h)
 
-The selection is the same computation wherever the pass runs: the engine gathers the chosen
-units' keys (fewer keys: the speed-up), a full pass (training, the reference sampler) masks the
-others (the same result). Scores use rotated queries and keys, so they depend only on relative
+The selection is the same computation wherever the pass runs: where one frame reads (the
+engine's passes), the chosen units' keys are gathered (fewer keys: the speed-up); where several
+do (training, the reference sampler), the others are masked (the same result). Scores use rotated queries and keys, so they depend only on relative
 positions, like attention itself.
 
 Shape legend: B batch, H heads, Lq queries, Lk keys, Dh head width, U units of m tokens, K = top_k.
@@ -74,7 +74,9 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
         cols = torch.arange(read.units, device=q.device) * read.tokens + read.key_start
         valid = mask.expand(B, -1, -1, -1)[:, 0, r0, cols]
     sel = select_units(q, k, read, valid)  # [B, H, blocks, K]
-    if len(read.query_blocks) == 1 and read.query_blocks[0] == (0, Lq):  # every query reads: gather
+    one = len(read.query_blocks) == 1
+    if one and (mask is not None or read.query_blocks[0] == (0, Lq)):
+        # one block reads (the other rows' mask hides the memory from them): gather its units
         rows = (sel[:, :, 0, :, None] * read.tokens + torch.arange(read.tokens, device=q.device)).flatten(2)  # [B, H, K*m]
         rows = rows + read.key_start
         idx = rows[..., None].expand(-1, -1, -1, k.shape[-1])

@@ -109,7 +109,7 @@ class ScalarEmbed(nn.Module):
 
 def rope_axis(pos: torch.Tensor, dims: int, base: float = 10000.0) -> torch.Tensor:
     """RoPE angles [L, dims/2] of integer positions [L] along one axis, in float64: a stream's
-    cache rotates keys at absolute frame numbers (engine/cache.py), and cos/sin of fp32 angles
+    cache rotates keys at absolute frame numbers (model/cache.py), and cos/sin of fp32 angles
     lose precision once frame numbers reach the thousands."""
     inv = 1.0 / base ** (torch.arange(0, dims, 2, device=pos.device, dtype=torch.float64) / dims)
     return pos.double()[:, None] * inv[None]
@@ -391,7 +391,7 @@ class OmniWorldModel(nn.Module):
         (its cache write) fused with the first solver pass of the frame after it.
 
         kv: per layer (keys, values) [B, H, Lk, Dh] holding the rotated keys of the text and the
-        cached frames, with this segment's F * N rows last (written here; engine/cache.py).
+        cached frames, with this segment's F * N rows last (written here; model/cache.py).
         `frame` uses the frame numbering the cached keys were rotated with. mask [F*N, Lk] bool:
         which keys each token sees (None: all of them); read: where the memory units are in kv
         and which queries read them (model/attention.py).
