@@ -31,6 +31,13 @@ Two kinds of pass (engine/runner.py):
 When a frame is committed, spare A is copied over the oldest frame's slot. Nothing is
 concatenated, and memory does not grow with the stream.
 
+A frame's keys are computed once, when it is written, seeing the window of that moment and
+the text where it sat then; the reference sampler (model/sampling.py) recomputes the whole
+window every frame instead. Within the first window the two are equal, and so are the fused
+and separate cache writes at any length (tests); once frames leave the window they differ a
+little (on the bundled world, at most 0.009 in latent units against a latent std of 0.9 over 40
+frames: docs/RESULTS.md), which is why the engine's own stream is compared with itself there.
+
 No sink frames: training never showed the model a gap between a sink and the window
 (liveworld/train/objective.py), and a cache must hold what training fed.
 
