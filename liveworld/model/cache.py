@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 import torch
 
 from liveworld.model.attention import MemoryRead
+from liveworld.model.layout import text_positions
 from liveworld.model.omni import apply_rope, rope_tables
 
 LayerKV = tuple[torch.Tensor, torch.Tensor]
@@ -130,8 +131,7 @@ class KVCache:
         oldest = self.written - len(self)
         oldest_next = self.written + 1 - min(self.written + 1, self.capacity)
         for first, end in ((oldest, self._memory_start()), (oldest_next, self.text_len)):
-            pos = {"frame": torch.full((T,), first - 1), "row": torch.zeros(T, dtype=torch.long), "col": torch.arange(T)}
-            cos, sin = rope_tables(pos, self.rope_split)
+            cos, sin = rope_tables(text_positions(T, first - 1), self.rope_split)
             cos, sin = cos.to(self.keys.device), sin.to(self.keys.device)
             for layer, (k, v) in enumerate(zip(self.text_keys, self.text_values)):
                 self.keys[layer, :, :, end - T: end] = apply_rope(k, cos, sin)

@@ -35,6 +35,20 @@ import torch
 from liveworld.model.memory import unit_grid
 
 
+def text_positions(T: int, frame: int = -1, device=None) -> dict[str, torch.Tensor]:
+    """(frame, row, col) of T text tokens: one frame before the first frame they precede, row 0,
+    col = index. The one rule for text, wherever its keys are made (full pass, cache, text_kv)."""
+    return {"frame": torch.full((T,), frame, device=device), "row": torch.zeros(T, dtype=torch.long, device=device),
+            "col": torch.arange(T, device=device)}
+
+
+def unit_positions(grid: tuple[int, int], p: int, frame: int = 0, device=None) -> dict[str, torch.Tensor]:
+    """(frame, row, col) of a memory unit's tokens: its frame's number, and the top-left video
+    position of each p x p patch (model/memory.py)."""
+    rows, cols = unit_grid(grid, p)
+    return {"frame": torch.full((len(rows),), frame, device=device), "row": rows.to(device), "col": cols.to(device)}
+
+
 @dataclass(frozen=True)
 class Layout:
     text_len: int
@@ -90,17 +104,18 @@ class Layout:
         U, m = self.memory_units, self.unit_tokens
         unit = [torch.arange(U).repeat_interleave(m)] if U else []
         if U:
-            mr, mc = unit_grid(self.grid, self.memory_patch)
+            up = unit_positions(self.grid, self.memory_patch)  # each stream's unit frames are added by the model
             seg.append(torch.full((U * m,), 3, dtype=torch.long))
-            frame.append(torch.zeros(U * m, dtype=torch.long))
-            row.append(mr.repeat(U))
-            col.append(mc.repeat(U))
+            frame.append(up["frame"].repeat(U))
+            row.append(up["row"].repeat(U))
+            col.append(up["col"].repeat(U))
             slot.append(torch.full((U * m,), 1 + self.frames, dtype=torch.long))
         T = self.text_len
+        tp = text_positions(T)
         seg.append(torch.zeros(T, dtype=torch.long))
-        frame.append(torch.full((T,), -1, dtype=torch.long))
-        row.append(torch.zeros(T, dtype=torch.long))
-        col.append(torch.arange(T))
+        frame.append(tp["frame"])
+        row.append(tp["row"])
+        col.append(tp["col"])
         slot.append(torch.zeros(T, dtype=torch.long))
         for kind, count, offset, slot0 in ((1, self.clean_frames, 0, 1), (2, self.noisy_frames, self.noisy_frame_offset, 1 + self.clean_frames)):
             for f in range(count):

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from liveworld.model.attention import MemoryRead, attend
-from liveworld.model.layout import Layout
+from liveworld.model.layout import Layout, text_positions, unit_positions
 from liveworld.model.memory import MemoryInputs
 
 
@@ -436,8 +436,7 @@ class OmniWorldModel(nn.Module):
         B, T = text.shape
         x = self.text_in(text) + self.kind_embed[0]
         cond = self.guidance_embed(guidance, B, text.device)[:, None]
-        tab = {"frame": torch.full((T,), -1, device=text.device), "row": torch.zeros(T, dtype=torch.long, device=text.device),
-               "col": torch.arange(T, device=text.device), "slot": torch.zeros(T, dtype=torch.long, device=text.device)}
+        tab = {**text_positions(T, device=text.device), "slot": torch.zeros(T, dtype=torch.long, device=text.device)}
         rope = rope_tables(tab, self.cfg.rope_split)
         mask = None
         if text_valid is not None:
@@ -452,17 +451,13 @@ class OmniWorldModel(nn.Module):
         model/memory.summarize), keys rotated at stream frame number `frame`. A unit sees only
         itself, so these are the keys and values a full pass computes for it, wherever it sits:
         the engine computes them once, when the unit enters the bank."""
-        from liveworld.model.memory import unit_grid
-
         B, m, _ = units.shape
         dev = units.device
         x = self.memory_in(units) + self.memory_kind
         w_emb = self.guidance_embed(guidance, B, dev)
         zero = torch.zeros(B, 1, device=dev, dtype=x.dtype)
         cond = self.t_embed(zero) + self.d_embed(zero) + w_emb[:, None]
-        rows, cols = unit_grid(grid, self.cfg.memory_patch)
-        tab = {"frame": torch.full((m,), frame, device=dev), "row": rows.to(dev), "col": cols.to(dev),
-               "slot": torch.zeros(m, dtype=torch.long, device=dev)}
+        tab = {**unit_positions(grid, self.cfg.memory_patch, frame, dev), "slot": torch.zeros(m, dtype=torch.long, device=dev)}
         rope = rope_tables(tab, self.cfg.rope_split)
         kvs: list = []
         for blk in self.blocks:
