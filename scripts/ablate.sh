@@ -23,12 +23,14 @@ declare -A VARIANTS=(
   [d-shortcut]="--model.output velocity --model.shortcut_steps 8"
   [e-all]=""
 )
-evaluate() {  # evaluate NAME STEPS...
+evaluate() {  # evaluate NAME STEPS...  (an evaluation already written is kept)
   local name=$1; shift
   for steps in "$@"; do
+    local f=runs/ablate/$name.eval-$steps.txt
+    if [ -f $f ] && tail -1 $f | grep -q '"bench": "eval"'; then continue; fi
     $LW --threads 1 eval --checkpoint runs/ablate/$name --data $HELDOUT --split all --steps "$steps" \
-      --frames 128 --starts 32 > runs/ablate/$name.eval-$steps.txt
-    tail -1 runs/ablate/$name.eval-$steps.txt
+      --frames 128 --starts 32 --revisit-episodes 0 > $f.tmp && mv $f.tmp $f
+    tail -1 $f
   done
 }
 for name in a-velocity-d0 b-tgrid c-copy-prior d-shortcut e-all; do
@@ -36,18 +38,19 @@ for name in a-velocity-d0 b-tgrid c-copy-prior d-shortcut e-all; do
   # the encoded data set is the same for every variant: encode it once
   if [ ! -d $out/cache ] && [ -d runs/ablate/cache ]; then mkdir -p $out && cp -r runs/ablate/cache $out/; fi
   if [ -f $out/checkpoint/train_state.json ]; then
-    $LW train --out $out --data $DATA --resume
+    grep -q "\"step\": $STEPS," $out/checkpoint/train_state.json || $LW train --out $out --data $DATA --resume
   else
     # shellcheck disable=SC2086
     $LW train --preset cpu --data $DATA --out $out --train.minutes 0 --train.steps "$STEPS" \
       --train.warmup_steps 50 ${VARIANTS[$name]}
   fi
   [ -d runs/ablate/cache ] || cp -r $out/cache runs/ablate/cache
-  if [ $name = e-all ]; then evaluate $name 1 2; else evaluate $name 1; fi
+  evaluate $name 1
 done
 # the last row: e-all fine-tuned on its own rollouts with guidance in the weights
 out=runs/ablate/f-distill
 if [ ! -d $out/cache ]; then mkdir -p $out && cp -r runs/ablate/cache $out/; fi
-if [ -f $out/checkpoint/train_state.json ]; then $LW distill --out $out --resume
+if [ -f $out/checkpoint/train_state.json ]; then
+  grep -q "\"step\": $((STEPS / 2))," $out/checkpoint/train_state.json || $LW distill --out $out --resume
 else $LW distill runs/ablate/e-all --out $out --minutes 0 --train.steps $((STEPS / 2)); fi
-evaluate f-distill 1 2
+evaluate f-distill 1
