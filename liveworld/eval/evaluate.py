@@ -38,7 +38,7 @@ from liveworld.flow import nfe
 from liveworld.model.memory import MemoryBank, bank_of_prefix
 from liveworld.model.omni import OmniConfig
 from liveworld.model.sampling import History, predict_next
-from liveworld.eval.metrics import log_spectral_distance_db, pixel_stats, psnr_db, ssim
+from liveworld.eval.metrics import log_spectral_distance_db, nearest_real, pixel_stats, psnr_db, ssim
 from liveworld.eval.revisit import pick_pairs
 from liveworld.world import load_world_model, load_world_tokenizers
 
@@ -223,11 +223,12 @@ FREE_ROLLOUT_SNAPSHOTS = (1, 10, 100, 1000)
 @torch.no_grad()
 def free_rollout(model, tok, ep: EncodedEpisode, actions: torch.Tensor, window: int, sampling: Sampling, gen):
     """A long rollout from an episode's first frames, driven by `actions` [N, A]: pixel stats per
-    frame [N, 3] and the frames at FREE_ROLLOUT_SNAPSHOTS {frame number: [3, H, W]}."""
+    frame [N, 3], the frames at FREE_ROLLOUT_SNAPSHOTS {frame number: [3, H, W]} and the last
+    100 frames [100, 3, H, W]."""
     start = window + 1
     hist = history_at([ep], [(0, start)], window, model.cfg)
     text, valid = ep.text[start - 1][None], ep.text_valid[start - 1][None]
-    stats, snaps = [], {}
+    stats, snaps, tail = [], {}, []
     for h in range(len(actions)):
         act = actions[h][None]
         v, a = sampling(model, hist, act, text, valid, gen)
@@ -235,9 +236,11 @@ def free_rollout(model, tok, ep: EncodedEpisode, actions: torch.Tensor, window: 
         img = tok.video.decode(v)
         if h + 1 in FREE_ROLLOUT_SNAPSHOTS:
             snaps[h + 1] = img[0]
+        if h >= len(actions) - 100:
+            tail.append(img[0])
         s = pixel_stats(img)
         stats.append(torch.stack([s["mean"], s["std"], s["edges"]], -1))
-    return torch.cat(stats), snaps
+    return torch.cat(stats), snaps, torch.stack(tail)
 
 
 def revisit_episodes(meta: dict, data: str | None, count: int) -> tuple[list[Episode], str]:
@@ -331,7 +334,7 @@ def evaluate(checkpoint: str, data: str | None = None, steps: int = 1, frames: i
     # stability: a long free rollout driven by recorded actions, cycled
     acts = torch.cat([ep.action[1:] for ep in eps])
     acts = acts.repeat(stability_frames // len(acts) + 1, 1)[:stability_frames]
-    gen_stats, snaps = free_rollout(model, tok, eps[0], acts, window, sampling, gen) if stability_frames > 0 else (None, {})
+    gen_stats, snaps, tail = free_rollout(model, tok, eps[0], acts, window, sampling, gen) if stability_frames > 0 else (None, {}, None)
     real = torch.cat([ep.frames for ep in eps])
     rs = pixel_stats(real)
     real_stats = torch.stack([rs["mean"], rs["std"], rs["edges"]], -1)
@@ -365,6 +368,17 @@ def evaluate(checkpoint: str, data: str | None = None, steps: int = 1, frames: i
             "frac_in_real_range": round(inside.mean().item(), 4),
             "frac_in_real_range_last100": round(inside[-100:].mean().item(), 4),
         }
+        # Structure: the last 100 frames against their nearest real frame (of the other held-out
+        # episodes), beside the same figure for real frames of the first episode.
+        others = torch.cat([ep.frames for ep in eps[1:]]) if len(eps) > 1 else real
+        ref = eps[0].frames[-len(tail):]
+        near_gen, near_real = nearest_real(tail, others), nearest_real(ref, others)
+        res["stability"].update({
+            "nearest_real_psnr_db_last100": round(near_gen["psnr"].mean().item(), 2),
+            "nearest_real_ssim_last100": round(near_gen["ssim"].mean().item(), 4),
+            "nearest_real_psnr_db_real": round(near_real["psnr"].mean().item(), 2),
+            "nearest_real_ssim_real": round(near_real["ssim"].mean().item(), 4),
+        })
     rv_strip = {}
     if revisit or revisit_count:
         try:
@@ -402,6 +416,9 @@ def format_eval(res: dict) -> str:
         lines.append(f"  {'stability, ' + str(s['frames']) + ' frames':<38}mean {s['gen_mean_last100']:.3f} (real {s['real_mean']:.3f}), "
                      f"std {s['gen_std_last100']:.3f} (real {s['real_std']:.3f}), edges {s['gen_edges_last100']:.3f} (real {s['real_edges']:.3f}); "
                      f"{100 * s['frac_in_real_range']:.0f}% of frames in the real range")
+        lines.append(f"  {'last 100 frames vs nearest real frame':<38}{s['nearest_real_psnr_db_last100']:>8.2f} dB   "
+                     f"SSIM {s['nearest_real_ssim_last100']:.3f} (real frames: {s['nearest_real_psnr_db_real']:.2f} dB, "
+                     f"SSIM {s['nearest_real_ssim_real']:.3f})")
     if "revisit_pairs" in res:
         for g in res["revisit_psnr_db_no_memory"]:
             mem = res.get("revisit_psnr_db", {}).get(g)

@@ -57,3 +57,18 @@ def pixel_stats(frames: torch.Tensor) -> dict[str, torch.Tensor]:
     f = frames.float()
     tv = (f[..., 1:, :] - f[..., :-1, :]).abs().flatten(1).mean(1) + (f[..., :, 1:] - f[..., :, :-1]).abs().flatten(1).mean(1)
     return {"mean": f.flatten(1).mean(1), "std": f.flatten(1).std(1), "edges": tv}
+
+
+def nearest_real(frames: torch.Tensor, bank: torch.Tensor, chunk: int = 256) -> dict[str, torch.Tensor]:
+    """How much each frame looks like *some* real frame: PSNR and SSIM against its nearest frame
+    (by MSE) in `bank` [M, 3, H, W]. Textured noise or mush with the right pixel statistics
+    is far from every real frame; a plausible frame of the world is near one. -> each [B]."""
+    f, r = frames.float().flatten(1), bank.float().flatten(1)
+    r2 = r.pow(2).sum(1)
+    best = []
+    for i in range(0, len(f), chunk):
+        x = f[i:i + chunk]
+        d = x.pow(2).sum(1, keepdim=True) - 2 * x @ r.T + r2[None]
+        best.append(d.argmin(1))
+    near = bank[torch.cat(best)]
+    return {"psnr": psnr_db(frames, near), "ssim": ssim(frames, near)}

@@ -158,11 +158,11 @@ class Block(nn.Module):
         nn.init.zeros_(self.ada.bias)
 
     def attention(self, x: torch.Tensor, rope, mask: torch.Tensor | None, kv: tuple[torch.Tensor, torch.Tensor] | None = None,
-                  out_kv: list | None = None, kv_only: bool = False, read: MemoryRead | None = None):
+                  out_kv: list | None = None, kv_only: bool = False, read: MemoryRead | None = None, keep: int = 0):
         """kv: the engine's cache of this layer, (keys, values) [B, H, Lk, Dh] whose last L rows
         are this segment's own: its rotated keys and values are written there, then attended
-        with the rest (no concatenation); kv_only stops there. out_kv: a list that receives the
-        un-rotated (k, v)."""
+        with the rest (no concatenation); kv_only stops there, keep > 0 attends only from the
+        last `keep` tokens. out_kv: a list that receives the un-rotated (k, v)."""
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
         q, k = self.q_norm(q), self.k_norm(k)
@@ -175,6 +175,12 @@ class Block(nn.Module):
             if kv_only:
                 return None
             k, v = kv
+        if keep:
+            q, L = q[:, :, -keep:], keep
+            mask = mask[..., -keep:, :] if mask is not None else None
+            if read is not None:
+                skip = x.shape[1] - keep  # the query rows dropped
+                read = dataclasses.replace(read, query_blocks=tuple((r - skip, n) for r, n in read.query_blocks if r >= skip))
         out = attend(q, k, v, mask, read)
         return self.proj(out.transpose(1, 2).reshape(B, L, D))
 
@@ -192,17 +198,23 @@ class Block(nn.Module):
             h = h.index_add(1, rows, g)
         return self.fc2(h)
 
-    def forward(self, x, mod_slots, slot, rope, mask, video, kv=None, out_kv=None, kv_only=False, read=None):
+    def forward(self, x, mod_slots, slot, rope, mask, video, kv=None, out_kv=None, kv_only=False, read=None, keep=0):
         """x [B, L, D]; mod_slots [B, S, D] conditions per slot; slot [L] each token's slot.
         kv_only: only write this layer's keys and values into `kv` (the last layer of a pass
-        that only fills the cache) and return None."""
+        that only fills the cache) and return None. keep > 0: write every token's keys and
+        values, but return only the last `keep` tokens (the last layer of the fused pass, whose
+        first frame is there only for its cache write) [B, keep, D]."""
         mods = self.ada(F.silu(mod_slots))  # [B, S, 6D]: computed per frame (slot) ...
         if mods.shape[1] > 1:  # ... gathered per token; one slot broadcasts (the engine's one-frame pass)
             mods = mods[:, slot]
         sh1, sc1, g1, sh2, sc2, g2 = mods.chunk(6, -1)
-        att = self.attention(modulate(self.norm1(x), sh1, sc1), rope, mask, kv, out_kv, kv_only, read)
+        att = self.attention(modulate(self.norm1(x), sh1, sc1), rope, mask, kv, out_kv, kv_only, read, keep)
         if kv_only:
             return None
+        if keep:
+            x = x[:, -keep:]
+            if mods.shape[1] > 1:
+                g1, sh2, sc2, g2 = (m[:, -keep:] for m in (g1, sh2, sc2, g2))
         x = x + g1 * att
         x = x + g2 * self.mlp(modulate(self.norm2(x), sh2, sc2), video)
         return x
@@ -404,11 +416,17 @@ class OmniWorldModel(nn.Module):
         lay, tab, rope = self._frames(grid, frame, seg.frames, x.device)
         video = (0, lay.tokens_per_frame, lay.video_offset, grid)
         last = len(self.blocks) - 1
+        N = lay.tokens_per_frame
         for i, blk in enumerate(self.blocks):
-            # a cache-only pass needs the last layer's keys and values, not its output
-            x = blk(x, cond, tab["slot"], rope, mask, video, kv=kv[i], kv_only=not want_heads and i == last, read=read)
+            # a cache-only pass needs the last layer's keys and values, not its output; in a fused
+            # pass, the frame being written needs no output from the last layer either
+            keep = N if i == last and seg.frames > 1 else 0
+            x = blk(x, cond, tab["slot"], rope, mask, video, kv=kv[i], kv_only=not want_heads and i == last, read=read, keep=keep)
         if not want_heads:
             return None, None
+        if seg.frames > 1:
+            lay, tab, _ = self._frames(grid, frame + seg.frames - 1, 1, x.device)
+            cond = cond[:, -1:]
         return self._clean_estimate(seg.last(), *self._heads(x, cond, tab, lay, 1))
 
     def _frames(self, grid: tuple[int, int], frame: int, count: int, device) -> tuple[Layout, dict, tuple]:

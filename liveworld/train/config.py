@@ -44,6 +44,11 @@ class TrainConfig:
     # guidance scales w ~ U(1, guidance_max) per condition, learning the teacher's CFG estimate.
     p_guidance: float = 0.0
     guidance_max: float = 3.0
+    # Adversarial post-training (train/adversarial.py): the share of clips whose frames are all
+    # one step from pure noise (t = 1, d = 1, the engine's regime), judged by a latent critic;
+    # adv_weight scales its loss against the regression loss (after the adaptive weight).
+    p_adversarial: float = 0.0
+    adv_weight: float = 0.5
     # Context of the clean stream: with p_ctx_noise its frames get noise t ~ U(0, ctx_noise_max)
     # (GameNGen/DIAMOND's remedy for drift), with p_diffusion_forcing an independent t ~ U(0, 1)
     # per frame (diffusion forcing, Chen et al. 2024); otherwise they are clean.

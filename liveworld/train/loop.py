@@ -38,6 +38,7 @@ from liveworld.model.omni import OmniConfig, OmniWorldModel
 from liveworld.tokenizers.worldtok import WorldTokenizers
 from liveworld.train.config import RunConfig, TrainConfig
 from liveworld.train.data import cached_latents, check_layout, start_contexts
+from liveworld.train.adversarial import Adversary, CriticConfig, PixelCritic
 from liveworld.train.objective import world_loss
 from liveworld.world import WORLD_KIND, load_world_model
 from liveworld.train.optim import Trainer
@@ -123,8 +124,15 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
     # The schedule's length is tcfg.steps / tcfg.minutes; max_steps only stops early (tests, kills).
     trainer = Trainer(model, opt, tcfg.lr, tcfg.warmup_steps, steps=tcfg.steps, minutes=tcfg.minutes,
                       ema_decay=tcfg.ema_decay, floor=0.1)
+    adversary = None
+    if tcfg.p_adversarial > 0:
+        torch.manual_seed(tcfg.seed + 1)
+        tok.video.to(device).requires_grad_(False)
+        adversary = Adversary(PixelCritic().to(device), CriticConfig(), tcfg.adv_weight, decode=tok.video.decode)
     if state is not None:
         trainer.restore(state, info)
+        if adversary is not None:
+            adversary.restore(state)
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     fwd = torch.compile(ddp) if tcfg.compile and device.type == "cuda" else ddp
     use_bf16 = tcfg.precision == "bf16" or (tcfg.precision == "auto" and device.type == "cuda")
@@ -163,7 +171,10 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
                  "world": world_meta, "step": trainer.step, "train_minutes": round(trainer.elapsed / 60, 2), "params": params,
                  **({"teacher": teacher_path} if teacher_path else {}),
                  **({"metrics": metrics} if metrics else {})}
-        save_checkpoint(ckpt, WORLD_KIND, cfg, ema_model, extra=extra, train_state=trainer.state_tensors(),
+        train_state = trainer.state_tensors()
+        if adversary is not None:
+            train_state.update(adversary.state_tensors())
+        save_checkpoint(ckpt, WORLD_KIND, cfg, ema_model, extra=extra, train_state=train_state,
                         train_info=trainer.info(final=final),
                         extra_dirs={"tokenizers": staging}, extra_files={"start.safetensors": openings})
 
@@ -185,11 +196,13 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
             clip = {k: v.to(device) for k, v in lat.clip(idx, clip_len, cfg).items() if k != "audio" or cfg.audio_tokens}
             sync = ddp.no_sync() if world > 1 and a < accum - 1 else nullcontext()
             with sync, autocast():
-                loss, st = world_loss(fwd, clip, cfg, tcfg, gen, teacher=teacher)
+                loss, st = world_loss(fwd, clip, cfg, tcfg, gen, teacher=teacher, adversary=adversary)
                 (loss / accum).backward()
             for k, v in st.items():
                 acc[k] = acc.get(k, 0.0) + v / accum
         trainer.update()
+        if adversary is not None:
+            acc.update(adversary.step())
         step = trainer.step
         if world > 1:
             t = torch.tensor([acc[k] for k in sorted(acc)], dtype=torch.float64)

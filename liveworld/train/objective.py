@@ -16,6 +16,10 @@
                        rollout fine-tuning, Huang et al. 2025)
     guidance           (distillation, with a frozen teacher) clips with scales w > 1 learn the
                        teacher's classifier-free-guided estimate in one pass (flow/guidance.py)
+    adversarial        (with a critic) clips whose frames are all one step from pure noise, as the
+                       engine makes them, also judged by a critic of real frame latents, so the
+                       one-step frame is a sharp sample rather than the blurred conditional mean
+                       (train/adversarial.py)
     dropout            actions and text are dropped 10% of the time each (so CFG exists)
 
 The model returns clean estimates x̂_0 and the loss is their mean squared error in latent space.
@@ -37,6 +41,7 @@ from liveworld.flow import grid_t, guided, interpolate, logit_normal_t, shortcut
 from liveworld.model.memory import MemoryBank, MemoryInputs
 from liveworld.model.omni import FrameInputs, OmniConfig, OmniWorldModel
 from liveworld.model.sampling import History, pack, predict_next, unpack
+from liveworld.train.adversarial import Adversary
 from liveworld.train.config import TrainConfig
 
 GRID_WITHOUT_SHORTCUT = 8  # a model without step sizes still trains the 8-step grid, t = 1 included
@@ -113,11 +118,11 @@ def self_rollout(model, clip: dict[str, torch.Tensor], steps: int, gen: torch.Ge
 
 def world_loss(model: OmniWorldModel | torch.nn.Module, clip: dict[str, torch.Tensor], mcfg: OmniConfig,
                cfg: TrainConfig, gen: torch.Generator, teacher: OmniWorldModel | None = None,
-               ) -> tuple[torch.Tensor, dict[str, float]]:
+               adversary: Adversary | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """clip: video [B, F+1, C, h, w], action [B, F+1, A], text [B, T], text_valid [B, T],
     audio [B, F+1, Na, Ca] (optional). Draws all noise from `gen` on the CPU, then moves it.
     `model` may be wrapped (DDP, compile); `mcfg` is its config. `teacher` (frozen) enables
-    guidance distillation."""
+    guidance distillation, `adversary` the adversarial loss (the loop steps its critic)."""
     raw = unwrap(model)  # the no-gradient passes skip DDP and compilation
     video = clip["video"]
     device, dtype = video.device, video.dtype
@@ -130,6 +135,13 @@ def world_loss(model: OmniWorldModel | torch.nn.Module, clip: dict[str, torch.Te
 
     t_ctx = context_times(B, F1, cfg, gen)
     t, d, shortcut = flow_times(B, Fr, mcfg, cfg, gen)
+    adv = torch.zeros(B, dtype=torch.bool)
+    if adversary is not None:  # one step from pure noise: t = 1 with the largest step the model knows
+        adv = _uniform((B,), gen) < cfg.p_adversarial
+        t = torch.where(adv[:, None], torch.ones(B, Fr), t)
+        if mcfg.shortcut_steps > 1:
+            d = torch.where(adv[:, None], torch.ones(B, Fr), d)
+            shortcut = shortcut | adv
     eps_ctx = torch.randn(video.shape, generator=gen)
     eps = torch.randn((B, Fr) + video.shape[2:], generator=gen)
     drop_action = (_uniform((B, 1), gen) < cfg.p_drop_action).expand(B, Fr)
@@ -215,6 +227,14 @@ def world_loss(model: OmniWorldModel | torch.nn.Module, clip: dict[str, torch.Te
         loss_audio = err[..., nv:].mean()
         loss = loss + cfg.audio_loss_weight * loss_audio
         stats["loss_audio"] = loss_audio.item()
+    if adversary is not None:
+        stats.update(adv_g=0.0, adv_lambda=0.0)
+        if adv.any():
+            rows = adv.nonzero()[:, 0].to(device)
+            fake = pred_v[rows].flatten(0, 1)  # [n * F, C, h, w]
+            g, st = adversary.generator_loss(fake, loss_video, raw.video_out.weight, target.flatten(0, 1))
+            loss = loss + g
+            stats.update(st)
     # The same keys on every batch (DDP averages them across ranks): 0 where a batch has no such clip.
     per_clip = err[..., :nv].mean((1, 2)).detach()
     sc = shortcut.to(device)

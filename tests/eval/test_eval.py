@@ -11,6 +11,7 @@ def test_eval_end_to_end_on_a_tiny_model(tiny_world, tiny_run, tmp_path, capsys)
         assert k in res
     assert set(res["rollout_psnr_db"]) == {"1", "4", "8"}
     assert 0 <= res["stability"]["frac_in_real_range"] <= 1
+    assert res["stability"]["nearest_real_psnr_db_real"] > 0
     assert (tmp_path / "report" / "index.html").exists() and (tmp_path / "report" / "strips.png").exists()
     # a fresh revisit route: the window-only model against holding the view before leaving
     assert res["revisit_pairs"] >= 1 and res["revisit_gap_frames"]["min"] >= 32
