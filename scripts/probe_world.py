@@ -108,7 +108,9 @@ def drift(args) -> None:
     model, tok, eps = load(args.checkpoint, args.data, 3)
     W, ep = model.cfg.frames - 1, eps[0]
     hist = history_at([ep], [(0, W + 1)], W)
-    acts = torch.cat([e.action[1:] for e in eps]).repeat(args.frames // 100 + 1, 1)
+    # the episode's own actions from the first generated frame on (then the other episodes')
+    acts = torch.cat([ep.action[W + 1:]] + [e.action[1:] for e in eps[1:]])
+    acts = acts.repeat(args.frames // len(acts) + 1, 1)
     gen, shots, real_shots = torch.Generator().manual_seed(0), [], []
     real = torch.cat([e.video for e in eps])
     rs = pixel_stats(torch.cat([e.frames for e in eps]))

