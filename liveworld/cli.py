@@ -150,7 +150,7 @@ def _checkpoint(path: str | None) -> str:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    if args.what == "engine" and args.memory_units:
+    if args.what == "engine" and args.memory_units and not args.stream:
         from liveworld.bench.engine import bench_memory
 
         bench_memory(args.checkpoint, units=args.memory_units, top_k=args.top_k, frames=args.frames or 60, threads=args.threads)
@@ -159,7 +159,7 @@ def _bench(args: argparse.Namespace) -> None:
         from liveworld.bench.engine import bench_engine
 
         bench_engine(args.checkpoint, frames=args.frames or 300, steps=args.steps_engine, threads=args.threads,
-                     guidance=args.guidance)
+                     guidance=args.guidance, memory_units=args.memory_units, top_k=args.top_k)
         return
     if args.what == "record":
         from liveworld.bench.record import bench_record
@@ -284,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--guidance", type=float, default=1.0, help="engine: guidance scale w (an input: one pass a step)")
     b.add_argument("--memory-units", type=int, default=0, help="engine: time per frame against memory size (0, 64, N units), dense against sparse")
     b.add_argument("--top-k", type=int, default=16, help="engine --memory-units: units a frame reads when sparse")
+    b.add_argument("--stream", action="store_true", help="engine --memory-units N: one long stream (--frames) whose bank fills as frames leave the window")
     b.add_argument("--json", action="store_true", help="(the JSON line is always printed last)")
     b.set_defaults(fn=_bench)
     return p

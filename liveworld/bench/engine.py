@@ -54,12 +54,18 @@ def run_stream(engine: WorldEngine, frames: int, seed: int = 0) -> dict:
     q = max(1, len(times_arr) // 10)
     return {"first_frame_ms": first_ms, "times": times_arr, "nfe_per_frame": (engine.nfe - nfe0) / max(1, frames - 1),
             "rss": rss, "kv_cache_bytes": s.cache.nbytes(), "cache_frames": len(s.cache),
+            "bank": int(s.memory.count.max()) if s.memory is not None else None,
             "ms_first_tenth": float(np.median(times_arr[:q])), "ms_last_tenth": float(np.median(times_arr[-q:]))}
 
 
 def bench_engine(checkpoint: str | None = None, frames: int = 300, steps: int = 1, threads: int | None = None,
-                 sweep: tuple[int, ...] = (1, 2, 4, 8), sweep_frames: int = 60, guidance: float = 1.0) -> dict:
+                 sweep: tuple[int, ...] = (1, 2, 4, 8), sweep_frames: int = 60, guidance: float = 1.0,
+                 memory_units: int = 0, top_k: int = 16) -> dict:
+    """A stream of `frames` frames (the first one timed apart), then a sweep over step counts.
+    memory_units > 0: with a bank of that many units that fills as frames leave the window
+    (untrained memory layers if the world has none: for timing only)."""
     engine = WorldEngine.load(checkpoint, steps=steps, threads=threads, guidance=guidance)
+    memory_note = _with_memory(engine, memory_units, top_k) if memory_units else None
     gflops = matmul_gflops()
     params = sum(p.numel() for p in engine.model.parameters())
     warm = engine.new_session(seed=99)
@@ -69,6 +75,7 @@ def bench_engine(checkpoint: str | None = None, frames: int = 300, steps: int = 
         engine.step(warm, [])
     gflop = fc.get_total_flops() / 1e9
     main = run_stream(engine, frames)
+    bank = main.pop("bank", None)
     t = main["times"]
     sweep_rows = []
     for k in sweep:
@@ -94,6 +101,8 @@ def bench_engine(checkpoint: str | None = None, frames: int = 300, steps: int = 
         "rss_mb_last": round(main["rss"]["last"], 1),
         "ms_first_tenth": round(main["ms_first_tenth"], 2), "ms_last_tenth": round(main["ms_last_tenth"], 2),
         "fps_by_steps": sweep_rows, "threads": torch.get_num_threads(), "machine": machine_description(),
+        "memory_units": memory_units, "memory_top_k": top_k if memory_units else None, "memory_units_held": bank,
+        "memory_note": memory_note,
         "date": date.today().isoformat(),
     }
     print(f"engine benchmark: {res['world']} at {res['frame_size']}, {steps} step(s), guidance {guidance}, {frames} frames, "
@@ -106,6 +115,8 @@ def bench_engine(checkpoint: str | None = None, frames: int = 300, steps: int = 
             ("parameters", f"{res['params_m']} M"), ("KV cache", f"{res['kv_cache_bytes'] / 1024:.0f} KiB ({res['cache_frames']} frames)"),
             ("RSS at frame 100 / last", f"{res['rss_mb_frame_100']} / {res['rss_mb_last']} MB"), ("peak RSS", f"{res['peak_rss_mb']} MB"),
             ("ms per frame, first / last tenth", f"{res['ms_first_tenth']} / {res['ms_last_tenth']}")]
+    if memory_units:
+        rows.append(("memory units held at the end / bank", f"{bank} / {memory_units}, top-{top_k} reads ({memory_note})"))
     for k, v in rows:
         print(f"  {k:<38} {v}")
     print(f"  {'steps':>5} {'ms p50':>8} {'FPS':>7} {'GFLOP':>7}")

@@ -84,6 +84,8 @@ class WorldEngine:
             setup_cpu_threads(1 if threads is None else threads)
         model, meta = load_world_model(checkpoint, dev)
         tok = load_world_tokenizers(meta)
+        if dev.type == "cpu":  # the decoder's small convolutions take mkldnn's fast path (5.9 -> 4.8 ms a frame)
+            tok.video.to(memory_format=torch.channels_last)
         if compile and dev.type == "cuda":
             model.forward_cached = torch.compile(model.forward_cached, dynamic=True)
         starts = load_start_contexts(resolve_checkpoint(checkpoint))

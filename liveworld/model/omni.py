@@ -133,6 +133,15 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 # Blocks
 
 
+def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
+    """GELU, tanh approximation. Without gradients it is computed as x * sigmoid(2z) (the same
+    function: 0.5 (1 + tanh z) = sigmoid(2z)), which this CPU build runs 1.5x faster at the
+    engine's sizes; with gradients, torch's fused kernel (4x faster at training sizes)."""
+    if x.requires_grad and torch.is_grad_enabled():
+        return F.gelu(x, approximate="tanh")
+    return x * torch.sigmoid(x * (1.5957691216057308 + 0.07135481627159393 * x * x))
+
+
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return x * (1 + scale) + shift
 
@@ -185,7 +194,7 @@ class Block(nn.Module):
         return self.proj(out.transpose(1, 2).reshape(B, L, D))
 
     def mlp(self, x: torch.Tensor, video: tuple[int, int, int, int] | None) -> torch.Tensor:
-        h = F.gelu(self.fc1(x), approximate="tanh")
+        h = gelu_tanh(self.fc1(x))
         if self.dwconv is not None and video is not None:
             start, N, v0, (gh, gw) = video[0], video[1], video[2], video[3]
             B, L, Hd = h.shape

@@ -155,3 +155,17 @@ def test_an_untrained_delta_head_returns_the_previous_frame():
     velocity = OmniWorldModel(dataclasses.replace(cfg, output="velocity")).eval()
     v, _ = predict_next(velocity, History(video, action, audio), action[:, -1], text, text.bool(), steps=1, generator=g)
     assert not torch.allclose(v, video[:, -1], atol=1e-2)  # the old head returns its input noise
+
+
+def test_gelu_without_gradients_is_torchs_tanh_gelu():
+    import torch.nn.functional as F
+
+    from liveworld.model.omni import gelu_tanh
+
+    x = torch.linspace(-8, 8, 4001)
+    with torch.no_grad():
+        fast = gelu_tanh(x)
+    assert (fast - F.gelu(x, approximate="tanh")).abs().max() < 1e-5
+    y = x.clone().requires_grad_(True)
+    gelu_tanh(y).sum().backward()  # the training path keeps torch's kernel and its gradient
+    assert y.grad is not None and torch.isfinite(y.grad).all()
