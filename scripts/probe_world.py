@@ -14,6 +14,11 @@
         estimate); --ctx-noise puts the context at flow time TAU with fresh noise each frame,
         the augmentation training used (an inference-time probe: the engine does not do it).
 
+    python scripts/probe_world.py look CKPT [--out frames.png]
+        one-step frames made from real context (the first held-out episode at frames 6, 7, 30,
+        100, 200) below the real frames, with their PSNR and copy-last's: what a frame looks
+        like before any drift.
+
 The probes use the reference sampler of liveworld/model/sampling.py. Numbers go to
 docs/RESULTS.md with the command that made them.
 """
@@ -135,9 +140,25 @@ def drift(args) -> None:
         print(f"strip (real above, generated below): {args.out}")
 
 
+def look(args) -> None:
+    model, tok, eps = load(args.checkpoint, args.data, 1)
+    W, ep = model.cfg.frames - 1, eps[0]
+    pos = [p for p in (6, 7, 30, 100, 200) if p < len(ep.video)]
+    hist, _, act, real, text, tv = batch_at(ep, pos, W)
+    v, _ = sampling.predict_next(model, hist, act, text, tv, 1, generator=torch.Generator().manual_seed(0))
+    img = tok.video.decode(v)
+    copy = torch.stack([ep.frames[p - 1] for p in pos])
+    for p, a, b in zip(pos, psnr_db(img, real).tolist(), psnr_db(copy, real).tolist()):
+        print(f"frame {p:>4}: one step {a:.2f} dB, copy-last {b:.2f} dB")
+    if args.out:
+        grid = torch.cat([torch.cat(list(real), 2), torch.cat(list(img), 2)], 1).permute(1, 2, 0).numpy()
+        Image.fromarray((grid * 255).astype(np.uint8)).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(args.out)
+        print(f"real above, one-step frames below: {args.out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("probe", choices=["step-sizes", "diversity", "drift"])
+    ap.add_argument("probe", choices=["step-sizes", "diversity", "drift", "look"])
     ap.add_argument("checkpoint")
     ap.add_argument("--data", default="datasets/doom-heldout")
     ap.add_argument("--frames", type=int, default=400)
@@ -148,7 +169,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
-    {"step-sizes": step_sizes, "diversity": diversity, "drift": drift}[args.probe](args)
+    {"step-sizes": step_sizes, "diversity": diversity, "drift": drift, "look": look}[args.probe](args)
 
 
 if __name__ == "__main__":
