@@ -177,6 +177,8 @@ class Block(nn.Module):
         q, k = self.q_norm(q), self.k_norm(k)
         if out_kv is not None:
             out_kv.append((k, v))
+            if kv_only and kv is None:
+                return None
         q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         if kv is not None:
             kv[0][:, :, -L:] = k
@@ -209,8 +211,8 @@ class Block(nn.Module):
 
     def forward(self, x, mod_slots, slot, rope, mask, video, kv=None, out_kv=None, kv_only=False, read=None, keep=0):
         """x [B, L, D]; mod_slots [B, S, D] conditions per slot; slot [L] each token's slot.
-        kv_only: only write this layer's keys and values into `kv` (the last layer of a pass
-        that only fills the cache) and return None. keep > 0: write every token's keys and
+        kv_only: only write this layer's keys and values into `kv` (or `out_kv`) and return
+        None (the last layer of a pass that only fills the cache: a frame's, the text's, a unit's). keep > 0: write every token's keys and
         values, but return only the last `keep` tokens (the last layer of the fused pass, whose
         first frame is there only for its cache write) [B, keep, D]."""
         mods = self.ada(F.silu(mod_slots))  # [B, S, 6D]: computed per frame (slot) ...
@@ -469,8 +471,8 @@ class OmniWorldModel(nn.Module):
         if text_valid is not None:
             mask = (text_valid[:, None, :] | torch.eye(T, dtype=torch.bool, device=text.device)[None])[:, None]
         kvs: list = []
-        for blk in self.blocks:
-            x = blk(x, cond, tab["slot"], rope, mask, None, out_kv=kvs)
+        for i, blk in enumerate(self.blocks):  # the last layer's keys and values, not its output
+            x = blk(x, cond, tab["slot"], rope, mask, None, out_kv=kvs, kv_only=i == len(self.blocks) - 1)
         return kvs
 
     def memory_kv(self, units: torch.Tensor, frame: int, grid: tuple[int, int], guidance: torch.Tensor | None = None):
@@ -487,8 +489,8 @@ class OmniWorldModel(nn.Module):
         tab = {**unit_positions(grid, self.cfg.memory_patch, frame, dev), "slot": torch.zeros(m, dtype=torch.long, device=dev)}
         rope = rope_tables(tab, self.cfg.rope_split)
         kvs: list = []
-        for blk in self.blocks:
-            x = blk(x, cond, tab["slot"], rope, None, None, out_kv=kvs)
+        for i, blk in enumerate(self.blocks):  # the last layer's keys and values, not its output
+            x = blk(x, cond, tab["slot"], rope, None, None, out_kv=kvs, kv_only=i == len(self.blocks) - 1)
         return [(apply_rope(k, *rope), v) for k, v in kvs]
 
     def _clean_estimate(self, seg: FrameInputs, v: torch.Tensor, a: torch.Tensor | None):
