@@ -75,7 +75,7 @@ def bench_engine(checkpoint: str | None = None, frames: int = 300, steps: int = 
         engine.step(warm, [])
     gflop = fc.get_total_flops() / 1e9
     main = run_stream(engine, frames)
-    bank = main.pop("bank", None)
+    bank = main["bank"]
     t = main["times"]
     sweep_rows = []
     for k in sweep:

@@ -435,15 +435,14 @@ class OmniWorldModel(nn.Module):
             x = blk(x, cond, tab["slot"], rope, mask, video, kv=kv[i], kv_only=not want_heads and i == last, read=read, keep=keep)
         if not want_heads:
             return None, None
-        if seg.frames > 1:
-            lay, tab, _ = self._frames(grid, frame + seg.frames - 1, 1, x.device)
+        if seg.frames > 1:  # the heads read the last frame alone (its rows are all x still holds)
+            lay, tab = self._frame_layout(grid, 1, x.device)[:2]
             cond = cond[:, -1:]
         return self._clean_estimate(seg.last(), *self._heads(x, cond, tab, lay, 1))
 
-    def _frames(self, grid: tuple[int, int], frame: int, count: int, device) -> tuple[Layout, dict, tuple]:
-        """The layout of `count` consecutive frames, its token table and its RoPE from frame number
-        `frame` on. The table and the row/col angles are built once per (grid, count); only the
-        frame angles change per call."""
+    def _frame_layout(self, grid: tuple[int, int], count: int, device) -> tuple[Layout, dict, torch.Tensor, torch.Tensor]:
+        """The layout of `count` frames, its token table and its row/col RoPE cos/sin, built once
+        per (grid, count)."""
         key = (grid, count, str(device))
         if key not in self._frame_tables:
             lay = self.layout(0, grid, 0, count)
@@ -452,7 +451,13 @@ class OmniWorldModel(nn.Module):
             f, r, c = self.cfg.rope_split
             rc = torch.cat([rope_axis(tab["row"], r), rope_axis(tab["col"], c)], -1)
             self._frame_tables[key] = (lay, tab, rc.cos().float(), rc.sin().float())
-        lay, tab, cos_rc, sin_rc = self._frame_tables[key]
+        return self._frame_tables[key]
+
+    def _frames(self, grid: tuple[int, int], frame: int, count: int, device) -> tuple[Layout, dict, tuple]:
+        """The layout of `count` consecutive frames, its token table and its RoPE from frame number
+        `frame` on. The table and the row/col angles are built once per (grid, count); only the
+        frame angles change per call."""
+        lay, tab, cos_rc, sin_rc = self._frame_layout(grid, count, device)
         fa = rope_axis(frame + torch.arange(count, device=device), self.cfg.rope_split[0])  # [count, f/2]
         fa = fa.repeat_interleave(lay.tokens_per_frame, 0)
         cos = torch.cat([fa.cos().float(), cos_rc], -1)

@@ -4,7 +4,7 @@ Adversarial Post-Training for One-Step Video Generation"; its autoregressive, re
 Why: a regression loss makes a one-step frame the conditional *mean* of the next frame. A mean
 is blurrier than any real frame, the blur is fed back as context, and over hundreds of frames
 the stream decays into mush or clouds (docs/RESULTS.md, the drift probes). A critic that tells
-real frame latents from the model's one-step frames pulls every generated frame back onto the
+real frames from the model's one-step frames pulls every generated frame back onto the
 manifold of real frames, including frames generated from the model's own rolled-out context,
 which is where the engine lives.
 
@@ -91,7 +91,12 @@ class Adversary:
         self.critic, self.cfg, self.weight, self.decode = critic, cfg, weight, decode
         self.opt = torch.optim.AdamW(critic.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=0.0)
         self.pending: list[tuple[torch.Tensor, torch.Tensor]] = []
-        self.steps = 0  # critic updates so far (restored on resume from the optimiser's state)
+
+    @property
+    def steps(self) -> int:
+        """Critic updates so far: the optimiser's own count (so a resumed run has it too)."""
+        first = next(iter(self.critic.parameters()))
+        return int(self.opt.state.get(first, {}).get("step", 0))
 
     def generator_loss(self, fake: torch.Tensor, ref_loss: torch.Tensor, last_weight: torch.Tensor,
                        real: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
@@ -135,7 +140,6 @@ class Adversary:
                 dist.all_reduce(p.grad)
                 p.grad /= dist.get_world_size()
         self.opt.step()
-        self.steps += 1
         return stats
 
     def _mean(self, z: torch.Tensor) -> torch.Tensor:
@@ -152,4 +156,3 @@ class Adversary:
     def restore(self, state: dict[str, torch.Tensor]) -> None:
         self.critic.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("critic.")})
         load_optimizer_tensors(self.opt, {k[7:]: v for k, v in state.items() if k.startswith("critic_opt.")})
-        self.steps = int(self.opt.state_dict()["state"].get(0, {}).get("step", torch.tensor(0)))

@@ -45,7 +45,8 @@ class TrainConfig:
     p_guidance: float = 0.0
     guidance_max: float = 3.0
     # Adversarial post-training (train/adversarial.py): the share of clips whose frames are all
-    # one step from pure noise (t = 1, d = 1, the engine's regime), judged by a latent critic;
+    # one step from pure noise (t = 1, d = 1, the engine's regime), judged by a critic of their
+    # decoded pixels;
     # adv_weight scales its loss against the regression loss (after the adaptive weight).
     p_adversarial: float = 0.0
     adv_weight: float = 0.5
