@@ -130,7 +130,8 @@ def _play(args: argparse.Namespace) -> None:
     if args.headless:
         headless(engine, args.frames, args.actions, args.out, seed=args.seed)
     else:
-        serve(engine, args.host, args.port, args.fps, args.seed)
+        serve(engine, args.host, args.port, args.fps, args.seed, token=args.token, allow_origins=tuple(args.allow_origin),
+              api_docs=args.api_docs, max_clients=args.max_players)
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -236,7 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--steps", type=int, default=1, help="flow steps per frame")
     pl.add_argument("--solver", default="euler", choices=["euler", "heun"])
     pl.add_argument("--guidance", type=float, default=1.0, help="guidance scale w on text and action (one pass a step)")
-    pl.add_argument("--host", default="127.0.0.1")
+    pl.add_argument("--host", default="127.0.0.1", help="address to bind; anything but loopback needs a token on every connection")
+    pl.add_argument("--token", default=None, help="the token a non-loopback server asks for (default: a new one, printed in the URL)")
+    pl.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                    help="another page allowed to open sessions, like http://host:8080 (repeatable)")
+    pl.add_argument("--api-docs", action="store_true", help="serve /docs and /openapi.json")
+    pl.add_argument("--max-players", type=int, default=4, help="sessions served at once")
     pl.add_argument("--port", type=int, default=8000)
     pl.add_argument("--fps", type=float, default=None, help="frame clock (default: the world's frame rate)")
     pl.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")

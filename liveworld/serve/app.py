@@ -5,7 +5,10 @@ Protocol on /ws (all client messages are JSON text, at most MAX_MESSAGE_BYTES):
     {"type": "text", "text": "..."}                                  change the text condition
     {"type": "reset"}                                                start over
     {"type": "ping", "t": <client ms>}                               answered with "pong"
-The server answers a bad message with {"type": "error", "message": ...} and keeps serving.
+The server answers a bad message (not JSON, NaN or Infinity, nested deeper than MAX_DEPTH, a
+wrong field) with {"type": "error", "message": ...} and keeps serving; `liveworld play` has
+uvicorn close a connection whose message is over MAX_MESSAGE_BYTES before buffering it.
+Who may connect at all is serve/access.py's business (Host, Origin, token).
 Frames go out as binary messages: uint32 little-endian header length, a JSON header (frame
 index, width, height, audio samples and channels, step_ms, ack_t, missed deadlines), the RGB
 bytes, then the int16 audio bytes.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import struct
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,12 +29,28 @@ from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from liveworld.engine.runner import WorldEngine
+from liveworld.serve.access import Access, AccessMiddleware
 from liveworld.serve.worker import Client, FrameMessage, ModelWorker
 from liveworld.tokenizers.action import DOOM_KEYMAP
 
 STATIC = Path(__file__).parent / "static"
 MAX_MESSAGE_BYTES = 4096
 MAX_TEXT_CHARS = 200
+MAX_DEPTH = 4  # {"type": ..., "keys": [...]} is depth 2
+
+
+def _no_constants(name: str):
+    raise ValueError(f"message has {name}; numbers must be finite")
+
+
+def _depth(x, limit: int, level: int = 1) -> int:
+    if level > limit:
+        return level
+    if isinstance(x, dict):
+        return max([_depth(v, limit, level + 1) for v in x.values()], default=level)
+    if isinstance(x, list):
+        return max([_depth(v, limit, level + 1) for v in x], default=level)
+    return level - 1
 
 
 def keymap_for(engine: WorldEngine) -> dict[str, str]:
@@ -58,12 +78,17 @@ def encode_frame(msg: FrameMessage) -> bytes:
 
 def parse_message(raw: str, keymap: dict[str, str]) -> tuple[str, dict]:
     """-> (kind, payload) or raises ValueError with the message to send back."""
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise ValueError(f"message of {len(raw)} bytes is over the limit of {MAX_MESSAGE_BYTES}")
+    size = len(raw.encode("utf-8", "surrogatepass"))
+    if size > MAX_MESSAGE_BYTES:
+        raise ValueError(f"message of {size} bytes is over the limit of {MAX_MESSAGE_BYTES}")
     try:
-        msg = json.loads(raw)
+        msg = json.loads(raw, parse_constant=_no_constants)
     except json.JSONDecodeError as e:
         raise ValueError(f"message is not JSON ({e.msg})") from None
+    except RecursionError:
+        raise ValueError(f"message is nested deeper than {MAX_DEPTH} levels") from None
+    if _depth(msg, MAX_DEPTH) > MAX_DEPTH:
+        raise ValueError(f"message is nested deeper than {MAX_DEPTH} levels")
     if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
         raise ValueError('message must be a JSON object with a "type"')
     kind = msg["type"]
@@ -73,18 +98,30 @@ def parse_message(raw: str, keymap: dict[str, str]) -> tuple[str, dict]:
             raise ValueError('"keys" must be a list of at most 16 key codes')
         t = msg.get("t")
         actions = sorted({keymap[k] for k in keys if k in keymap})
-        return "keys", {"actions": actions, "t": float(t) if isinstance(t, (int, float)) else None}
+        return "keys", {"actions": actions, "t": _finite(t)}
     if kind == "text":
         text = msg.get("text")
         if not isinstance(text, str) or len(text) > MAX_TEXT_CHARS:
             raise ValueError(f'"text" must be a string of at most {MAX_TEXT_CHARS} characters')
         return "text", {"text": text}
     if kind in ("reset", "ping"):
-        return kind, {"t": msg.get("t")}
+        return kind, {"t": _finite(msg.get("t"))}
     raise ValueError(f"unknown message type {kind!r}; expected keys, text, reset or ping")
 
 
-def create_app(engine: WorldEngine, fps: float | None = None, max_clients: int = 4, seed: int = 0) -> FastAPI:
+def _finite(t) -> float | None:
+    """A client timestamp echoed back: a finite number or nothing (json.dumps would write NaN,
+    which browsers cannot parse)."""
+    if isinstance(t, bool) or not isinstance(t, (int, float)):
+        return None
+    t = float(t)
+    return t if math.isfinite(t) else None
+
+
+def create_app(engine: WorldEngine, fps: float | None = None, max_clients: int = 4, seed: int = 0,
+               access: Access | None = None, api_docs: bool = False) -> FastAPI:
+    """The app, behind `access` (default: loopback only, no token). api_docs serves /docs and
+    /openapi.json (off by default: they tell a stranger what to send)."""
     worker = ModelWorker(engine, fps, max_clients, seed)
     keymap = keymap_for(engine)
 
@@ -94,8 +131,11 @@ def create_app(engine: WorldEngine, fps: float | None = None, max_clients: int =
         yield
         worker.stop()
 
-    app = FastAPI(title="liveworld", lifespan=lifespan)
+    docs = {} if api_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    app = FastAPI(title="liveworld", lifespan=lifespan, **docs)
     app.state.worker = worker
+    app.state.access = access or Access()
+    app.add_middleware(AccessMiddleware, access=app.state.access)
 
     @app.get("/", response_class=HTMLResponse)
     async def page() -> str:

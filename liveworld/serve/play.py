@@ -7,6 +7,7 @@ Knows the engine, uvicorn and PyAV; the page and the protocol live in serve/app.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -17,14 +18,40 @@ from liveworld.common import LiveworldError
 from liveworld.engine.runner import WorldEngine
 
 
-def serve(engine: WorldEngine, host: str = "127.0.0.1", port: int = 8000, fps: float | None = None, seed: int = 0) -> None:
+def _one_line_for_bad_utf8(record: logging.LogRecord) -> bool:
+    """uvicorn closes a WebSocket that sends invalid UTF-8 (1007, as it should) but logs a
+    traceback; one line says the same."""
+    if record.exc_info and isinstance(record.exc_info[1], UnicodeDecodeError):
+        record.msg, record.args, record.exc_info, record.exc_text = "a client sent invalid UTF-8; closed it (1007)", (), None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True
+
+
+def serve(engine: WorldEngine, host: str = "127.0.0.1", port: int = 8000, fps: float | None = None, seed: int = 0,
+          token: str | None = None, allow_origins: tuple[str, ...] = (), api_docs: bool = False, max_clients: int = 4) -> None:
+    """Serves the page and the stream. A loopback bind answers only to loopback names and pages;
+    any other bind needs a token on every connection (serve/access.py): the given one, or a new
+    one printed in the URL."""
     import uvicorn
 
-    from liveworld.serve.app import create_app
+    from liveworld.serve.access import Access, is_loopback
+    from liveworld.serve.app import MAX_MESSAGE_BYTES, create_app
 
-    app = create_app(engine, fps, seed=seed)
-    print(f"liveworld: {engine.meta['world']['world']} at http://{host}:{port}/  (Ctrl+C to stop)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    try:
+        access = Access.for_bind(host, token, allow_origins)
+    except ValueError as e:
+        raise LiveworldError(str(e)) from None
+    app = create_app(engine, fps, max_clients=max_clients, seed=seed, access=access, api_docs=api_docs)
+    name = engine.meta["world"]["world"]
+    if access.token is None:
+        print(f"liveworld: {name} at http://{'localhost' if is_loopback(host) else host}:{port}/  (Ctrl+C to stop)", flush=True)
+    else:
+        shown = host if host not in ("0.0.0.0", "::") else "THIS-MACHINE"
+        print(f"liveworld: {name} on {host}:{port}, reachable beyond this machine; anyone with this URL can play:\n"
+              f"  http://{shown}:{port}/?token={access.token}\n(Ctrl+C to stop)", flush=True)
+    logging.getLogger("uvicorn.error").addFilter(_one_line_for_bad_utf8)
+    # ws_max_size: uvicorn closes a connection (1009) whose message is over the limit before buffering it
+    uvicorn.run(app, host=host, port=port, log_level="warning", ws_max_size=MAX_MESSAGE_BYTES, server_header=False)
 
 
 def random_actions(engine: WorldEngine, frames: int, seed: int = 0) -> list[list[str]]:

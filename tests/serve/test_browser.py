@@ -86,3 +86,92 @@ def test_page_plays_and_a_held_key_changes_the_world(server, tmp_path):
     assert diverged >= 10, f"holding W should change the generated frames ({idle[-5:]} vs {held[-5:]})"
     assert "FPS" in fps_text
     print(f"screenshot: {shot}")
+
+
+def test_a_click_on_the_picture_starts_sound_and_the_text_box_takes_input(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS + ["--autoplay-policy=user-gesture-required"])
+        try:
+            page = browser.new_page()
+            page.goto(server)
+            page.wait_for_function("window.lwFrames && window.lwFrames.length >= 1", timeout=60000)
+            assert page.evaluate("window.lwAudio === undefined")  # no sound before a gesture
+            box = page.locator("#world").bounding_box()
+            page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # the picture itself
+            page.wait_for_function("window.lwAudio && window.lwAudio.state === 'running'", timeout=10000)
+            assert not page.locator("#overlay").is_visible()
+            page.locator("#text").click()  # the first click lands on the text box, not on an overlay
+            page.keyboard.type("a red door")
+            assert page.locator("#text").input_value() == "a red door"
+            stats = page.locator("#fps").bounding_box()
+            assert stats["y"] >= box["y"] + box["height"] - 1, "the stats sit below the picture, uncovered"
+        finally:
+            browser.close()
+
+
+def test_a_page_from_another_origin_cannot_open_a_session(server):
+    from playwright.sync_api import sync_playwright
+
+    ws_url = server.replace("http://", "ws://") + "ws"
+    html = f"""<script>
+      window.result = "pending";
+      const ws = new WebSocket("{ws_url}");
+      ws.onopen = () => window.result = "open";
+      ws.onerror = () => window.result = "refused";
+      ws.onclose = () => {{ if (window.result === "pending") window.result = "refused"; }};
+    </script>"""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page()
+            page.route("http://elsewhere.example/", lambda route: route.fulfill(status=200, content_type="text/html", body=html))
+            page.goto("http://elsewhere.example/")
+            page.wait_for_function("window.result !== 'pending'", timeout=10000)
+            assert page.evaluate("window.result") == "refused"
+            own = browser.new_page()  # the server's own page still plays
+            own.goto(server)
+            own.wait_for_function("window.lwFrames && window.lwFrames.length >= 1", timeout=60000)
+        finally:
+            browser.close()
+
+
+def test_a_server_beyond_loopback_asks_every_connection_for_its_token():
+    from playwright.sync_api import sync_playwright
+
+    from liveworld.bundled import BUNDLED_WORLD_DIR
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "liveworld.cli", "--threads", "1", "play", "--checkpoint", str(BUNDLED_WORLD_DIR),
+                             "--host", "0.0.0.0", "--port", str(port), "--fps", "10"],
+                            env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        while not any("?token=" in line for line in lines):
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError("".join(lines))
+            lines.append(line)
+        url = next(line for line in lines if "?token=" in line).strip()
+        token = url.split("?token=")[1]
+        base = f"http://127.0.0.1:{port}/"
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+            try:
+                page = browser.new_page()
+                for _ in range(100):  # the server may still be starting
+                    try:
+                        response = page.goto(base)
+                        break
+                    except Exception:
+                        time.sleep(0.3)
+                assert response.status == 403 and "needs its token" in page.content()
+                response = page.goto(base + "?token=" + token)
+                assert response.status == 200
+                page.wait_for_function("window.lwFrames && window.lwFrames.length >= 1", timeout=60000)
+            finally:
+                browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -42,3 +42,18 @@ def test_engine_bench_json_last(tiny_run, capsys):
               "peak_rss_mb", "rss_mb_frame_100", "rss_mb_last"):
         assert k in res
     assert res["nfe_per_frame"] == 2.0 and [r["steps"] for r in res["fps_by_steps"]] == [1, 2]
+
+
+def test_bad_utf8_from_a_client_is_one_log_line_not_a_traceback():
+    import logging
+
+    from liveworld.serve.play import _one_line_for_bad_utf8
+
+    try:
+        b"\xff".decode()
+    except UnicodeDecodeError as e:
+        err = e
+    record = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, "Invalid UTF-8", (), (type(err), err, None))
+    assert _one_line_for_bad_utf8(record) and record.exc_info is None and "invalid UTF-8" in record.getMessage()
+    other = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, "boom", (), (ValueError, ValueError("x"), None))
+    assert _one_line_for_bad_utf8(other) and other.exc_info is not None  # real errors keep their traceback

@@ -5,7 +5,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from liveworld.engine.runner import WorldEngine
-from liveworld.serve.app import MAX_MESSAGE_BYTES, create_app, parse_message
+from liveworld.serve.access import Access
+from liveworld.serve.app import MAX_DEPTH, MAX_MESSAGE_BYTES, create_app, parse_message
+
+LOCAL = "http://127.0.0.1:8000"
+
+
+def ws_url(client: TestClient, path: str = "/ws") -> str:
+    """TestClient names the host 'testserver' for a relative WebSocket path: give it the client's."""
+    return str(client.base_url).replace("http", "ws", 1).rstrip("/") + path
 
 
 @pytest.fixture(scope="module")
@@ -24,15 +32,15 @@ def read_frame(ws):
 
 
 def test_page_and_info(engine):
-    with TestClient(create_app(engine, fps=50)) as client:
+    with TestClient(create_app(engine, fps=50), base_url=LOCAL) as client:
         assert "<canvas" in client.get("/").text
         info = client.get("/info").json()
         assert info["width"] == 32 and info["height"] == 24 and info["keymap"]["KeyW"] == "MOVE_FORWARD"
 
 
 def test_bad_messages_get_errors_and_others_keep_playing(engine):
-    with TestClient(create_app(engine, fps=50)) as client:
-        with client.websocket_connect("/ws") as bad, client.websocket_connect("/ws") as good:
+    with TestClient(create_app(engine, fps=50), base_url=LOCAL) as client:
+        with client.websocket_connect(ws_url(client)) as bad, client.websocket_connect(ws_url(client)) as good:
             header, data = read_frame(good)
             assert header["index"] == 0 and len(data) > 32 * 24 * 3
             for raw, expect in (("{not json", "not JSON"), ("x" * (MAX_MESSAGE_BYTES + 1), "over the limit"),
@@ -65,3 +73,73 @@ def test_parse_message_maps_keys_to_actions():
     assert kind == "keys" and p["actions"] == ["ATTACK", "MOVE_FORWARD"]
     with pytest.raises(ValueError, match="at most 200"):
         parse_message(json.dumps({"type": "text", "text": "x" * 201}), keymap)
+
+
+@pytest.mark.parametrize("raw, expect", [
+    ('{"type": "ping", "t": NaN}', "finite"),
+    ('{"type": "keys", "keys": [], "t": Infinity}', "finite"),
+    ("[" * 2000 + "]" * 2000, "nested deeper"),
+    ('{"type": "keys", "keys": [[[["KeyW"]]]]}', "nested deeper"),
+    ('{"type": "text", "text": "' + "é" * 2100 + '"}', "bytes is over the limit"),  # 2,100 characters, 4,200+ bytes
+])
+def test_parse_message_refuses_what_json_allows_but_browsers_cannot_read(raw, expect):
+    with pytest.raises(ValueError, match=expect):
+        parse_message(raw, {"KeyW": "MOVE_FORWARD"})
+    assert MAX_DEPTH >= 2  # a keys message itself is depth 2
+
+
+def test_timestamps_that_are_not_finite_numbers_are_never_echoed():
+    assert parse_message('{"type": "ping", "t": 1e400}', {})[1]["t"] is None  # overflows to inf
+    assert parse_message('{"type": "ping", "t": true}', {})[1]["t"] is None
+    assert parse_message('{"type": "ping", "t": 3}', {})[1]["t"] == 3.0
+
+
+def _refused(client, path="/ws", **headers) -> bool:
+    from starlette.websockets import WebSocketDisconnect
+
+    try:
+        with client.websocket_connect(ws_url(client, path), headers=headers):
+            return False
+    except WebSocketDisconnect as e:
+        return e.code == 1008
+
+
+def test_only_loopback_names_and_pages_may_connect(engine):
+    app = create_app(engine, fps=50)
+    with TestClient(app, base_url=LOCAL) as client:
+        assert client.get("/info").status_code == 200
+        assert client.get("/docs").status_code == 404 and client.get("/openapi.json").status_code == 404
+        assert not _refused(client)  # no Origin: a script on this machine
+        assert not _refused(client, origin=LOCAL)  # the server's own page
+        assert _refused(client, origin="http://evil.example")  # another site open in the same browser
+        assert _refused(client, origin="http://127.0.0.1:9999")  # another local page, other port
+        assert _refused(client, origin="null")
+    with TestClient(create_app(engine, fps=50), base_url="http://evil.example:8000") as rebound:  # DNS rebinding: a name that resolves here
+        r = rebound.get("/")
+        assert r.status_code == 403 and "not allowed" in r.text
+        assert _refused(rebound)
+    allowed = create_app(engine, fps=50, access=Access.for_bind("127.0.0.1", allow_origins=("http://tools.example:3000",)))
+    with TestClient(allowed, base_url=LOCAL) as client:
+        assert not _refused(client, origin="http://tools.example:3000")
+        assert _refused(client, origin="http://tools.example:3001")
+
+
+def test_a_non_loopback_bind_always_has_a_token_and_checks_it_everywhere(engine):
+    access = Access.for_bind("0.0.0.0")
+    assert access.token and len(access.token) >= 16
+    assert Access.for_bind("0.0.0.0").token != access.token  # generated, not fixed
+    with pytest.raises(ValueError, match="at least 16"):
+        Access.for_bind("0.0.0.0", token="short")
+    with pytest.raises(ValueError, match="http://host:port"):
+        Access.for_bind("127.0.0.1", allow_origins=("tools.example",))
+    app = create_app(engine, fps=50, access=access, api_docs=True)
+    with TestClient(app, base_url="http://192.168.1.20:8000") as client:
+        r = client.get("/")
+        assert r.status_code == 403 and "needs its token" in r.text
+        assert client.get("/?token=" + "x" * len(access.token)).status_code == 403
+        assert client.get("/?token=" + access.token).status_code == 200
+        assert client.get("/openapi.json?token=" + access.token).status_code == 200  # asked for
+        assert _refused(client)
+        assert _refused(client, "/ws?token=" + access.token, origin="http://evil.example")
+        with client.websocket_connect(ws_url(client, "/ws?token=" + access.token), headers={"origin": "http://192.168.1.20:8000"}) as ws:
+            assert read_frame(ws)[0]["index"] == 0
