@@ -26,8 +26,10 @@ from liveworld.common import LiveworldError, setup_cpu_threads
 def _record(args: argparse.Namespace) -> None:
     from liveworld.data.record import record
 
-    stats = record(args.world, args.episodes, args.steps, args.out, args.policy, args.seed, args.val_every)
-    print(f"recorded {stats.episodes} episodes, {stats.frames:,} frames in {stats.seconds:.1f} s "
+    stats = record(args.world, args.episodes, args.steps, args.out, args.policy, args.seed, args.val_every,
+                   repair=args.repair)
+    fixed = f" ({stats.repaired} of them missing or corrupt before)" if stats.repaired else ""
+    print(f"recorded {stats.episodes} episodes{fixed}, {stats.frames:,} frames in {stats.seconds:.1f} s "
           f"({stats.fps:,.0f} frames/s); {stats.skipped} already there -> {args.out}")
 
 
@@ -41,13 +43,20 @@ def _ingest(args: argparse.Namespace) -> None:
 def _data_info(args: argparse.Namespace) -> None:
     from liveworld.data.info import dataset_info, format_info
 
+    from liveworld.data.info import repair_command
+
     info = dataset_info(args.dir)
     print(json.dumps(info) if args.json else format_info(info))
+    if info["corrupt"]:
+        print(f"{len(info['corrupt'])} episode(s) missing or corrupt; repair them with:\n  {repair_command(args.dir)}", file=sys.stderr)
+        sys.exit(1)
 
 
 def _train_tokenizer(args: argparse.Namespace) -> None:
+    from liveworld.data.info import check_dataset
     from liveworld.train.tokenizers import train_tokenizer
 
+    check_dataset(args.data)
     train_tokenizer(args.modality, args.data, args.out, minutes=args.minutes, steps=args.steps,
                     resume=args.resume, preset=args.preset, seed=args.seed)
 
@@ -56,6 +65,10 @@ def _train(args: argparse.Namespace) -> None:
     from liveworld.train.config import apply_overrides, preset
 
     run = apply_overrides(preset(args.preset), args.overrides)
+    if args.data is not None:
+        from liveworld.data.info import check_dataset
+
+        check_dataset(args.data)
     if args.dry_run:
         import dataclasses
 
@@ -106,6 +119,9 @@ def _distill(args: argparse.Namespace) -> None:
     data = args.data or meta["world"].get("dataset")
     if not data:
         raise LiveworldError("pass --data DIR: the teacher's checkpoint does not name its dataset")
+    from liveworld.data.info import check_dataset
+
+    check_dataset(data)
     train(data, args.out, run, str(ckpt / "tokenizers"), teacher_path=str(ckpt))
 
 
@@ -185,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--policy", default="explore", choices=["explore", "random", "revisit"])
     r.add_argument("--seed", type=int, default=0, help="episode i uses seed + i")
     r.add_argument("--val-every", type=int, default=10, help="every Nth episode goes to the validation split")
+    r.add_argument("--repair", action="store_true", help="decompress and check every shard first, re-recording any that is corrupt "
+                   "(without it, missing and truncated shards are re-recorded)")
     r.set_defaults(fn=_record)
 
     g = sub.add_parser("ingest", help="turn video files into a dataset")

@@ -50,6 +50,31 @@ def dataset_info(root: str | Path) -> dict:
     }
 
 
+def repair_command(root: str | Path) -> str:
+    """The command that repairs a data set's missing or corrupt episodes: the one that made it."""
+    h = Dataset.open(root).header
+    if h.get("source") == "ingest" or h.get("world") == "ingest":
+        return "the same `liveworld ingest FILES --out DIR` command that made it (it re-ingests damaged episodes)"
+    ids = Dataset.open(root).ids()
+    n = max(ids) + 1 if ids else 1
+    return (f"liveworld record --world {h['world']} --episodes {n} --steps {h['steps']} --out {root} "
+            f"--policy {h['policy']} --seed {h['seed']} --val-every {h['val_every']} --repair")
+
+
+def check_dataset(root: str | Path) -> Dataset:
+    """Opens a data set and runs the quick shard check (sizes and zip directories), so a run
+    fails in a second, naming the damage and the repair, not an hour into encoding."""
+    ds = Dataset.open(root)
+    if len(ds) == 0:
+        raise LiveworldError(f"{root} holds no episodes; record some with `liveworld record --out {root}`")
+    bad = ds.damaged()
+    if bad:
+        shown = "\n  ".join(list(bad.values())[:5]) + (f"\n  ... and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise LiveworldError(f"{root}: {len(bad)} of {len(ds)} episodes are missing or corrupt:\n  {shown}\n"
+                             f"repair them with:\n  {repair_command(root)}")
+    return ds
+
+
 def format_info(info: dict) -> str:
     rows = [
         ("path", info["path"]),

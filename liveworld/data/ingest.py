@@ -55,7 +55,7 @@ from tqdm import tqdm
 
 from liveworld.common import LiveworldError
 from liveworld.data.episode import ActionSpace, Episode
-from liveworld.data.shards import Dataset, split_for
+from liveworld.data.shards import Dataset, split_for, writer_lock
 
 SIDECAR_KEYS = ("frame", "time", "action", "caption")
 # A decoded episode may use at most this share of the machine's memory: the frame list and the
@@ -461,25 +461,30 @@ def ingest(files: list[str], out: str | os.PathLike, sidecars: list[str] | None 
         [parse_sidecar(s) if (s := default_sidecar(p)) else None for p in paths]
 
     header = {"world": "ingest", "source": "ingest", "fps": fps, "max_side": max_side, "val_every": val_every}
-    ds = Dataset.create_or_resume(out, header)
-    done: dict[str, int] = {k: v for k, v in ds.header.get("files", {}).items() if v in ds.entries}
-    todo, queued = [], set()
-    for p, car in zip(paths, cars):
-        if str(p) not in done and p not in queued:  # a file given twice is ingested once
-            todo.append((p, car))
-            queued.add(p)
-    next_id = max([*ds.entries, *done.values()], default=-1) + 1
-    for p, car in tqdm(todo, desc="ingest", disable=not progress, unit="video"):
-        ep = video_episode(p, car, fps, max_side)
-        # The mapping goes into the same atomic manifest write as the episode's entry.
-        ds.header["files"] = {**done, str(p): next_id}
-        try:
-            ds.add(next_id, ep, split_for(next_id, val_every), None)
-        except BaseException:
-            ds.header["files"] = dict(done)
-            raise
-        done[str(p)] = next_id
-        next_id += 1
+    with writer_lock(out):
+        ds = Dataset.create_or_resume(out, header)
+        damaged = ds.damaged()  # missing or truncated shards are ingested again, under their old ids
+        files = ds.header.get("files", {})
+        done: dict[str, int] = {k: v for k, v in files.items() if v in ds.entries and v not in damaged}
+        redo: dict[str, int] = {k: v for k, v in files.items() if v in damaged}
+        todo, queued = [], set()
+        for p, car in zip(paths, cars):
+            if str(p) not in done and p not in queued:  # a file given twice is ingested once
+                todo.append((p, car))
+                queued.add(p)
+        next_id = max([*ds.entries, *files.values()], default=-1) + 1
+        for p, car in tqdm(todo, desc="ingest", disable=not progress, unit="video"):
+            ep = video_episode(p, car, fps, max_side)
+            eid = redo.get(str(p), next_id)
+            # The mapping goes into the same atomic manifest write as the episode's entry.
+            ds.header["files"] = {**files, **done, str(p): eid}
+            try:
+                ds.add(eid, ep, split_for(eid, val_every), None)
+            except BaseException:
+                ds.header["files"] = {**files, **done}
+                raise
+            done[str(p)] = eid
+            next_id = max(next_id, eid + 1)
     return len(todo)
 
 

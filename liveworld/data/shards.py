@@ -14,9 +14,12 @@ This module knows the schema's storage, not where episodes come from.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import zipfile
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -27,6 +30,7 @@ from liveworld.common import LiveworldError, atomic_path, read_json, write_json_
 from liveworld.data.episode import Episode
 
 MANIFEST = "manifest.json"
+LOCK = ".writer.lock"  # held by the process writing the data set (record, ingest)
 SCHEMA_VERSION = 1
 _ARRAYS = ("frames", "actions", "timestamps", "audio", "audio_offsets")
 
@@ -58,8 +62,8 @@ def read_episode(path: str | Path) -> Episode:
             pose = z["pose"] if "pose" in z.files else None
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, ValueError) as e:
         raise LiveworldError(
-            f"shard {path} is corrupt or truncated ({type(e).__name__}: {e}). Delete it and run the "
-            f"same `liveworld record` command again to re-record it, or drop it from manifest.json"
+            f"shard {path} is corrupt or truncated ({type(e).__name__}: {e}). Run the same `liveworld record` "
+            f"command again to re-record it (it re-records every missing or corrupt episode)"
         ) from e
     return Episode(text=text, meta=meta, pose=pose, **arrays).validate(str(path))
 
@@ -125,7 +129,7 @@ class Dataset:
                         f"choose another --out directory or repeat the original command to resume it"
                     )
         else:
-            if root.exists() and any(root.iterdir()):
+            if root.exists() and any(p.name != LOCK for p in root.iterdir()):
                 raise LiveworldError(f"{root} exists, is not empty and has no {MANIFEST}; choose an empty --out directory")
             ds = cls(root)
             ds.header = {"schema_version": SCHEMA_VERSION, **header}
@@ -169,3 +173,49 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def damaged(self, full: bool = False) -> dict[int, str]:
+        """Episodes whose shard is missing or corrupt: {id: why}. The quick check (the default,
+        cheap enough before every `train` and `record`) compares each shard's size with the
+        manifest's and reads its zip directory, which catches missing and truncated shards;
+        `full` also decompresses every array and checks its CRC and schema."""
+        bad = {}
+        for i in self.ids():
+            entry = self.entries[i]
+            path = self.root / entry.file
+            try:
+                if full:
+                    read_episode(path)
+                    continue
+                if not path.exists():
+                    raise LiveworldError(f"shard {path} is missing")
+                size = path.stat().st_size
+                if size != entry.bytes:
+                    raise LiveworldError(f"shard {path} has {size:,} bytes, the manifest says {entry.bytes:,} (truncated?)")
+                with zipfile.ZipFile(path) as z:
+                    missing = {f"{k}.npy" for k in _ARRAYS} - set(z.namelist())
+                if missing:
+                    raise LiveworldError(f"shard {path} lacks {sorted(missing)}")
+            except zipfile.BadZipFile as e:
+                bad[i] = f"shard {path} is corrupt or truncated ({e})"
+            except LiveworldError as e:
+                bad[i] = str(e).split(". Run the same")[0]
+        return bad
+
+
+@contextmanager
+def writer_lock(root: str | Path):
+    """Holds an exclusive lock on a data set directory (created if needed) while writing it. The
+    lock dies with its process, even under kill -9, so whoever takes it next knows no other
+    writer is alive (and can clean up what a killed one left)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LiveworldError(f"another process is writing {root} (liveworld record or ingest); wait for it or stop it") from None
+        yield
+    finally:
+        os.close(fd)

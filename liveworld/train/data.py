@@ -18,8 +18,9 @@ or the objective.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -159,6 +160,18 @@ def cached_latents(ds: Dataset, split: str, tok: WorldTokenizers, text_len: int,
     if not (path / "video.npy").exists():
         encode_split(ds, split, tok, text_len).save(path)
     return Latents.load(path)
+
+
+def fit_to_tokens(cfg: OmniConfig, lat: Latents, text_vocab: int) -> OmniConfig:
+    """The model config with the shapes the tokenizers and the data dictate: video latent
+    channels, action width, audio tokens per frame and their channels (none for a silent data
+    set or a model asked to be silent), and a text table that holds every id. A preset chooses sizes and recipe; these it
+    cannot choose, so `--preset tiny` trains with any tokenizers as they are."""
+    silent = lat.audio is None or cfg.audio_tokens == 0  # audio_tokens 0: a model asked to be silent stays so
+    audio_tokens, audio_channels = (0, cfg.audio_channels) if silent else tuple(lat.audio.shape[1:])
+    return dataclasses.replace(cfg, video_channels=int(lat.video.shape[1]), action_dim=int(lat.action.shape[1]),
+                               audio_tokens=int(audio_tokens), audio_channels=int(audio_channels),
+                               text_vocab=max(cfg.text_vocab, int(text_vocab)))
 
 
 def check_layout(lat: Latents, video_channels: int, audio_tokens: int, audio_channels: int, action_dim: int) -> None:

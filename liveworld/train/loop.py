@@ -16,6 +16,7 @@ Knows optimisation, checkpoints and processes; the objective and the model live 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -37,7 +38,7 @@ from liveworld.data.shards import Dataset
 from liveworld.model.omni import OmniConfig, OmniWorldModel
 from liveworld.tokenizers.worldtok import WorldTokenizers
 from liveworld.train.config import RunConfig, TrainConfig
-from liveworld.train.data import cached_latents, check_layout, start_contexts
+from liveworld.train.data import cached_latents, check_layout, fit_to_tokens, start_contexts
 from liveworld.train.adversarial import Adversary, CriticConfig, PixelCritic
 from liveworld.train.objective import world_loss
 from liveworld.world import WORLD_KIND, load_world_model
@@ -97,6 +98,14 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
         dist.barrier()
         if lat is None:
             lat = cached_latents(ds, "train", tok, cfg.text_len, out_path / "cache")
+    if state is None and teacher_path is None:  # a new run: the shapes come from the tokenizers and data
+        fitted = fit_to_tokens(cfg, lat, tok.text.vocab_size)
+        if fitted != cfg and rank == 0:
+            changed = [f"{f.name} {getattr(cfg, f.name)} -> {getattr(fitted, f.name)}" for f in dataclasses.fields(cfg)
+                       if getattr(cfg, f.name) != getattr(fitted, f.name)]
+            print(f"model shapes from the tokenizers and data: {', '.join(changed)}")
+        cfg = fitted
+        run = dataclasses.replace(run, model=cfg)
     check_layout(lat, cfg.video_channels, cfg.audio_tokens, cfg.audio_channels, cfg.action_dim)
     clip_len = cfg.frames + 1
     starts = lat.clip_starts(clip_len)

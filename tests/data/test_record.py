@@ -153,3 +153,71 @@ def test_revisit_policy_names_what_a_world_lacks():
             record_episode(world, "revisit", seed=0, steps=5)
     finally:
         world.close()
+
+
+def _cli(*args, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "liveworld.cli", *args], capture_output=True, text=True, **kw)
+
+
+def test_a_truncated_shard_is_reported_and_repaired_by_the_command_data_info_prints(tmp_path):
+    out = tmp_path / "ds"
+    record("minigrid:Empty-8x8-v0", 4, 12, out, "explore", seed=5, progress=False)
+    shard = Dataset.open(out).shard_path(2)
+    original = shard.read_bytes()
+    shard.write_bytes(original[: len(original) // 2])  # a disk that filled up, a copy cut short
+    (out / "shards" / "ep_000003.npz").unlink()  # and one lost altogether
+    info = _cli("data", "info", str(out))
+    assert info.returncode == 1 and "2 episode(s) missing or corrupt" in info.stderr
+    dry = _cli("train", "--preset", "tiny", "--data", str(out), "--dry-run")
+    assert dry.returncode != 0 and "missing or corrupt" in dry.stderr and "--repair" in dry.stderr
+    repair = info.stderr.strip().splitlines()[-1].split()
+    assert repair[0] == "liveworld"
+    fixed = _cli(*repair[1:])
+    assert fixed.returncode == 0 and "2 of them missing or corrupt before" in fixed.stdout, fixed.stderr
+    assert shard.read_bytes() == original  # bit for bit what a clean run wrote
+    assert _cli("data", "info", str(out)).returncode == 0
+
+
+def test_repair_finds_corruption_the_quick_check_cannot_see(tmp_path):
+    out = tmp_path / "ds"
+    record("minigrid:Empty-8x8-v0", 2, 12, out, "explore", seed=5, progress=False)
+    shard = Dataset.open(out).shard_path(1)
+    original = bytearray(shard.read_bytes())
+    bad = bytearray(original)
+    bad[len(bad) // 3] ^= 0xFF  # one flipped byte inside a compressed array: same size, same zip directory
+    shard.write_bytes(bytes(bad))
+    assert record("minigrid:Empty-8x8-v0", 2, 12, out, "explore", seed=5, progress=False).episodes == 0
+    stats = record("minigrid:Empty-8x8-v0", 2, 12, out, "explore", seed=5, progress=False, repair=True)
+    assert stats.repaired == 1 and shard.read_bytes() == bytes(original)
+
+
+def test_a_killed_recorder_leaves_no_game_or_shared_memory_after_the_next_run(tmp_path):
+    from liveworld.data.worlds.doom import SHM_DIR, tagged_games
+
+    out = tmp_path / "ds"
+    cmd = ["record", "--world", "doom:deathmatch", "--episodes", "50", "--steps", "400", "--out", str(out), "--seed", "3"]
+    proc = subprocess.Popen([sys.executable, "-m", "liveworld.cli", *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    owner = str(out.resolve())
+    deadline = time.time() + 60
+    while time.time() < deadline and not tagged_games(owner):
+        time.sleep(0.1)  # tagged_games skips only this process's own children: the recorder's game shows
+    games = tagged_games(owner)
+    assert games, "the recorder's game should be running and tagged"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(0.5)
+    instance = games[0][1]
+    assert tagged_games(owner), "a SIGKILLed recorder leaves its game running (the leak this guards against)"
+    assert list(SHM_DIR.glob(f"ViZDoom*{instance}"))
+    done = len(Dataset.open(out)) if (out / "manifest.json").exists() else 0
+    res = _cli(*cmd[:4], str(done + 1), *cmd[5:])
+    assert res.returncode == 0, res.stderr
+    assert not tagged_games(owner) and not list(SHM_DIR.glob(f"ViZDoom*{instance}"))
+
+
+def test_two_recorders_cannot_write_one_data_set(tmp_path):
+    from liveworld.data.shards import writer_lock
+
+    with writer_lock(tmp_path / "ds"):
+        with pytest.raises(LiveworldError, match="another process is writing"):
+            record("minigrid:Empty-8x8-v0", 1, 5, tmp_path / "ds", progress=False)

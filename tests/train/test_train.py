@@ -87,3 +87,20 @@ def test_ddp_two_processes_match_one(tiny_world, tmp_path):
     a, b = load_state(tmp_path / "one" / "checkpoint"), load_state(tmp_path / "two" / "checkpoint")
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-5), k
+
+
+def test_tiny_preset_takes_its_latent_shapes_from_the_tokenizers_it_is_given(tiny_world, tmp_path):
+    """The bundled tokenizers give 16 video channels and 4 audio tokens of 16; the tiny preset
+    says 4, 2 and 4: training fits the model to the tokenizers instead of failing."""
+    from liveworld.bundled import bundled_tokenizers_dir
+    from liveworld.checkpoint import read_checkpoint_meta
+    from liveworld.train.config import preset
+    from liveworld.train.loop import train
+
+    run = preset("tiny")
+    run = dataclasses.replace(run, train=dataclasses.replace(run.train, steps=1))
+    assert run.model.video_channels != 16
+    train(str(tiny_world / "data"), str(tmp_path / "run"), run, str(bundled_tokenizers_dir()), progress=False)
+    cfg = read_checkpoint_meta(tmp_path / "run" / "checkpoint", "world_model")["run"]["model"]
+    assert (cfg["video_channels"], cfg["audio_tokens"], cfg["audio_channels"]) == (16, 4, 16)
+    assert cfg["width"] == run.model.width  # the preset's own choices stay

@@ -10,6 +10,9 @@ game argument `+snd_efx 0` (Debian 12's OpenAL aborts otherwise).
 from __future__ import annotations
 
 import os
+import re
+import signal
+from pathlib import Path
 
 import numpy as np
 
@@ -128,3 +131,54 @@ class DoomWorld(World):
 
     def close(self) -> None:
         self.game.close()
+
+
+# -- leftovers of a killed recorder ---------------------------------------------------------------
+# ViZDoom runs the game as a child process talking through POSIX shared memory named after the
+# instance (/dev/shm/ViZDoom*<id>). A recorder killed with SIGKILL cannot close it: the game
+# lives on as an orphan holding ~10 MB. Each recorder tags its games through the environment
+# (OWNER_ENV, inherited by the child) and holds a lock on its data set while it runs
+# (data/record.py), so the next recorder of that data set knows every tagged game is an orphan.
+OWNER_ENV = "LIVEWORLD_RECORD_OWNER"
+SHM_DIR = Path("/dev/shm")
+
+
+def tagged_games(owner: str) -> list[tuple[int, str]]:
+    """(pid, instance id) of every running ViZDoom game tagged `owner`, except this process's
+    own children."""
+    found = []
+    tag = f"{OWNER_ENV}={owner}".encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            if comm != "vizdoom" or ppid == os.getpid():
+                continue
+            if tag not in (proc / "environ").read_bytes().split(b"\0"):
+                continue
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):  # gone meanwhile, or not ours to read
+            continue
+        instance = next((args[i + 1].decode() for i, a in enumerate(args[:-1]) if a == b"+viz_instance_id"), "")
+        found.append((int(proc.name), instance))
+    return found
+
+
+def reap_orphans(owner: str) -> int:
+    """Kills the games tagged `owner` that a killed recorder left and removes their shared
+    memory. Call it only while holding the owner's lock (no live recorder has games then).
+    Returns how many games it killed."""
+    killed = 0
+    for pid, instance in tagged_games(owner):
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+        except ProcessLookupError:
+            pass
+        if re.fullmatch(r"[A-Za-z0-9]+", instance):
+            for seg in SHM_DIR.glob(f"ViZDoom*{instance}"):
+                seg.unlink(missing_ok=True)
+    return killed
