@@ -147,7 +147,7 @@ def _play(args: argparse.Namespace) -> None:
         headless(engine, args.frames, args.actions, args.out, seed=args.seed)
     else:
         serve(engine, args.host, args.port, args.fps, args.seed, token=args.token, allow_origins=tuple(args.allow_origin),
-              api_docs=args.api_docs, max_clients=args.max_players)
+              api_docs=args.api_docs, max_clients=args.max_players, idle_timeout=args.idle_timeout)
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -261,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="another page allowed to open sessions, like http://host:8080 (repeatable)")
     pl.add_argument("--api-docs", action="store_true", help="serve /docs and /openapi.json")
     pl.add_argument("--max-players", type=int, default=4, help="sessions served at once")
+    pl.add_argument("--idle-timeout", type=float, default=120.0, help="seconds without input before a player's slot is freed")
     pl.add_argument("--port", type=int, default=8000)
     pl.add_argument("--fps", type=float, default=None, help="frame clock (default: the world's frame rate)")
     pl.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")

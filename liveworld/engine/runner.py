@@ -221,61 +221,123 @@ class WorldEngine:
         """Generates the next frame's latents (video [1, C, h, w], audio [1, Na, Ca] or None). The
         frame is written into the cache by the first pass of the next step (fused with it), so a
         frame costs the solver's passes and no extra one."""
-        if text is not None and text != s.text:
-            self.set_text(s, text)
+        return self.step_latent_batch([s], [action], [text])[0]
+
+    @staticmethod
+    def _batch_key(s: Session) -> tuple:
+        """Sessions with the same key have caches of the same shape at this step (views of one
+        length, the same regions), so one pass can step them all; a session with memory units
+        steps alone (its bank's layout is its own)."""
+        c = s.cache
+        if s.memory is not None:
+            return ("alone", id(s))
+        return (s.pending is not None, len(c), c.text_tokens, c.written >= c.capacity, s.last_audio is not None)
+
+    @torch.no_grad()
+    def step_latent_batch(self, sessions: Sequence[Session], actions: Sequence[torch.Tensor],
+                          texts: Sequence[str | None] | None = None) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        """One frame for each session, in as few passes as their caches allow: sessions whose
+        caches have the same shape step together, one batched pass per solver step (the same
+        numbers as stepping each alone: each keeps its own noise, positions and mask). Returns
+        per session (video [1, C, h, w], audio [1, Na, Ca] or None)."""
+        texts = texts if texts is not None else [None] * len(sessions)
+        for s, text in zip(sessions, texts):
+            if text is not None and text != s.text:
+                self.set_text(s, text)
+        groups: dict[tuple, list[int]] = {}
+        for i, s in enumerate(sessions):
+            groups.setdefault(self._batch_key(s), []).append(i)
+        out: list = [None] * len(sessions)
+        for idx in groups.values():
+            for i, res in zip(idx, self._step_group([sessions[i] for i in idx], [actions[i] for i in idx])):
+                out[i] = res
+        return out
+
+    def _step_group(self, group: list[Session], actions: list[torch.Tensor]):
         cfg = self.model.cfg
-        action = action.to(self.device)
-        has_audio = cfg.audio_tokens > 0 and s.last_audio is not None
+        B = len(group)
+        acts = [a.to(self.device) for a in actions]
+        has_audio = cfg.audio_tokens > 0 and group[0].last_audio is not None
         vshape = (cfg.video_channels, *self.grid)
         ashape = (cfg.audio_tokens, cfg.audio_channels) if has_audio else None
-        noise = draw_noise(1, vshape, ashape, s.generator).to(self.device)
+        noise = torch.cat([draw_noise(1, vshape, ashape, s.generator) for s in group]).to(self.device)
         w = self.guidance_vector()
-        views: list = []  # every one-frame pass of this frame shares them
+
+        def frames():  # the number of the frame each pass makes (the fused pass commits one first)
+            return torch.tensor([s.cache.written for s in group]) if B > 1 else group[0].cache.written
+        one_frame: list = []  # every one-frame pass of this frame shares them
 
         def denoise(x: torch.Tensor, t: float, d: float) -> torch.Tensor:
             v_in, a_in = unpack(x, vshape, ashape)
-            seg = self._segment(v_in[:, 0], s.last_video, action, a_in[:, 0] if a_in is not None else None,
-                                s.last_audio, t, d)
-            if s.pending is not None:  # write the previous frame and take this step in one pass
-                self._admit_leaving_frame(s)
-                p = s.pending
-                done = self._segment(p["video"], p["prev"], p["action"], p["audio"], p["audio_prev"], 0.0, 0.0)
-                fused = FrameInputs(**{f: (torch.cat([getattr(done, f), getattr(seg, f)], 1)
-                                           if getattr(seg, f) is not None else None) for f in FIELDS})
-                kv, mask = s.cache.fused_views()
-                read = s.cache.memory_read(self.model.read_top_k, fused=True)
-                v, a = self.model.forward_cached(fused, kv, s.cache.written, guidance=w, mask=mask, read=read)
-                self.nfe += 2
-                self._committed(s, p["video"])
-                s.pending = None
+            segs = [self._segment(v_in[b:b + 1, 0], s.last_video, acts[b], a_in[b:b + 1, 0] if a_in is not None else None,
+                                  s.last_audio, t, d) for b, s in enumerate(group)]
+            if group[0].pending is not None:  # write the previous frame and take this step in one pass
+                fused, views, masks, reads = [], [], [], []
+                for s, seg in zip(group, segs):
+                    self._admit_leaving_frame(s)
+                    p = s.pending
+                    done = self._segment(p["video"], p["prev"], p["action"], p["audio"], p["audio_prev"], 0.0, 0.0)
+                    fused.append(_cat_frames([done, seg], 1))
+                    kv, mask = s.cache.fused_views()
+                    views.append(kv)
+                    masks.append(mask)
+                    reads.append(s.cache.memory_read(self.model.read_top_k, fused=True))
+                kv = _stack_views(views)
+                mask = masks[0] if B == 1 else torch.stack(masks)[:, None]
+                v, a = self.model.forward_cached(_cat_frames(fused, 0), kv, frames(), guidance=w, mask=mask, read=reads[0])
+                _scatter_rows(kv, views, 2 * self.layout.tokens_per_frame)
+                self.nfe += 2 * B
+                for s in group:
+                    self._committed(s, s.pending["video"])
+                    s.pending = None
             else:
-                if not views:
-                    views.extend(s.cache.frame_views())
-                v, a = self.model.forward_cached(seg, views, s.cache.written, guidance=w,
-                                                 read=s.cache.memory_read(self.model.read_top_k, fused=False))
-                self.nfe += 1
+                if not one_frame:
+                    one_frame.extend([s.cache.frame_views() for s in group])
+                kv = _stack_views(one_frame)
+                v, a = self.model.forward_cached(_cat_frames(segs, 0), kv, frames(), guidance=w,
+                                                 read=group[0].cache.memory_read(self.model.read_top_k, fused=False))
+                _scatter_rows(kv, one_frame, self.layout.tokens_per_frame)
+                self.nfe += B
             return pack(v, a if has_audio else None)
 
         x = sample(denoise, noise, self.steps, self.solver, min_step=min_step(self.model))
         video, audio = unpack(x, vshape, ashape)
-        video, audio = video[:, 0], (audio[:, 0] if audio is not None else None)
-        if self.fuse:
-            s.pending = {"video": video, "prev": s.last_video, "action": action, "audio": audio, "audio_prev": s.last_audio}
-            s.last_video, s.last_audio = video, audio
-        else:
-            self._write(s, video, action, audio)
-        s.frame_index += 1
-        return video, audio
+        results = []
+        for b, s in enumerate(group):
+            vb, ab = video[b:b + 1, 0], (audio[b:b + 1, 0] if audio is not None else None)
+            if self.fuse:
+                s.pending = {"video": vb, "prev": s.last_video, "action": acts[b], "audio": ab, "audio_prev": s.last_audio}
+                s.last_video, s.last_audio = vb, ab
+            else:
+                self._write(s, vb, acts[b], ab)
+            s.frame_index += 1
+            results.append((vb, ab))
+        return results
 
     @torch.no_grad()
     def step(self, s: Session, action=None, text: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """One frame: uint8 [H, W, 3] and its sound int16 [S, C] (None for a silent world)."""
+        return self.step_batch([s], [action], [text])[0]
+
+    @torch.no_grad()
+    def step_batch(self, sessions: Sequence[Session], actions: Sequence | None = None,
+                   texts: Sequence[str | None] | None = None) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """One frame for each session (batched where their caches allow, `step_latent_batch`),
+        decoded together: per session uint8 [H, W, 3] and int16 [S, C] or None."""
         t0 = time.perf_counter()
-        video, audio = self.step_latent(s, self.action_vector(action), text)
-        frame = self.tok.decode_video(video)[0]
-        sound = self.tok.decode_audio(audio) if audio is not None and self.tok.audio is not None else None
-        s.last_step_ms = (time.perf_counter() - t0) * 1000
-        return frame, sound
+        actions = actions if actions is not None else [None] * len(sessions)
+        lat = self.step_latent_batch(sessions, [self.action_vector(a) for a in actions], texts)
+        frames = self.tok.decode_video(torch.cat([v for v, _ in lat]))
+        sounds: list = [None] * len(sessions)
+        with_audio = [i for i, (_, a) in enumerate(lat) if a is not None]
+        if with_audio and self.tok.audio is not None:
+            pcm = self.tok.decode_audio(torch.cat([lat[i][1] for i in with_audio]))
+            for i, chunk in zip(with_audio, np.split(pcm, len(with_audio))):
+                sounds[i] = chunk
+        ms = (time.perf_counter() - t0) * 1000
+        for s in sessions:
+            s.last_step_ms = ms
+        return [(frames[i], sounds[i]) for i in range(len(sessions))]
 
     @property
     def frame_size(self) -> tuple[int, int]:
@@ -288,3 +350,30 @@ class WorldEngine:
     @property
     def sample_rate_hz(self) -> int | None:
         return self.meta["world"].get("sample_rate_hz")
+
+
+def _cat_frames(segs: list[FrameInputs], dim: int) -> FrameInputs:
+    """Segments joined along frames (dim 1: a fused pass) or streams (dim 0: a batch)."""
+    if len(segs) == 1:
+        return segs[0]
+    return FrameInputs(**{f: (torch.cat([getattr(g, f) for g in segs], dim) if getattr(segs[0], f) is not None else None)
+                          for f in FIELDS})
+
+
+def _stack_views(views: list[list[tuple[torch.Tensor, torch.Tensor]]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per layer (keys, values) of B sessions' caches [B, H, Lk, Dh]: one session's own views
+    (the pass writes its rows in place), or copies of several, stacked."""
+    if len(views) == 1:
+        return views[0]
+    return [(torch.cat([v[i][0] for v in views]), torch.cat([v[i][1] for v in views])) for i in range(len(views[0]))]
+
+
+def _scatter_rows(stacked, views, rows: int) -> None:
+    """The rows a batched pass wrote (the last `rows` of each layer's view) back into each
+    session's own cache."""
+    if len(views) == 1:
+        return
+    for i, (k, v) in enumerate(stacked):
+        for b, view in enumerate(views):
+            view[i][0][:, :, -rows:] = k[b:b + 1, :, -rows:]
+            view[i][1][:, :, -rows:] = v[b:b + 1, :, -rows:]

@@ -406,7 +406,7 @@ class OmniWorldModel(nn.Module):
         cos[:, :n, :half], sin[:, :n, :half] = fa.cos().to(cos.dtype), fa.sin().to(sin.dtype)
         return cos[:, None], sin[:, None]
 
-    def forward_cached(self, seg: FrameInputs, kv: list[tuple[torch.Tensor, torch.Tensor]], frame: int,
+    def forward_cached(self, seg: FrameInputs, kv: list[tuple[torch.Tensor, torch.Tensor]], frame: int | torch.Tensor,
                        guidance: torch.Tensor | None = None, want_heads: bool = True,
                        mask: torch.Tensor | None = None, read: MemoryRead | None = None):
         """F frames (seg, frame numbers frame .. frame + F - 1) attending to the engine's cache:
@@ -415,8 +415,9 @@ class OmniWorldModel(nn.Module):
 
         kv: per layer (keys, values) [B, H, Lk, Dh] holding the rotated keys of the text and the
         cached frames, with this segment's F * N rows last (written here; model/cache.py).
-        `frame` uses the frame numbering the cached keys were rotated with. mask [F*N, Lk] bool:
-        which keys each token sees (None: all of them); read: where the memory units are in kv
+        `frame` uses the frame numbering the cached keys were rotated with (a tensor [B]: one per
+        stream of a batch of streams). mask [F*N, Lk] or [B, 1, F*N, Lk] bool: which keys each
+        token sees (None: all of them); read: where the memory units are in kv
         and which queries read them (model/attention.py).
         Returns the clean estimates of the segment's last frame (video x̂_0 [B, 1, C, h, w],
         audio x̂_0 or None), or (None, None) for a pass that only writes the cache (want_heads False).
@@ -453,15 +454,23 @@ class OmniWorldModel(nn.Module):
             self._frame_tables[key] = (lay, tab, rc.cos().float(), rc.sin().float())
         return self._frame_tables[key]
 
-    def _frames(self, grid: tuple[int, int], frame: int, count: int, device) -> tuple[Layout, dict, tuple]:
+    def _frames(self, grid: tuple[int, int], frame, count: int, device) -> tuple[Layout, dict, tuple]:
         """The layout of `count` consecutive frames, its token table and its RoPE from frame number
-        `frame` on. The table and the row/col angles are built once per (grid, count); only the
-        frame angles change per call."""
+        `frame` on: an int (cos/sin [L, Dh/2]), or one number per stream of a batch, a tensor [B]
+        (cos/sin [B, 1, L, Dh/2]). The table and the row/col angles are built once per (grid,
+        count); only the frame angles change per call."""
         lay, tab, cos_rc, sin_rc = self._frame_layout(grid, count, device)
-        fa = rope_axis(frame + torch.arange(count, device=device), self.cfg.rope_split[0])  # [count, f/2]
-        fa = fa.repeat_interleave(lay.tokens_per_frame, 0)
-        cos = torch.cat([fa.cos().float(), cos_rc], -1)
-        sin = torch.cat([fa.sin().float(), sin_rc], -1)
+        if isinstance(frame, int):
+            fa = rope_axis(frame + torch.arange(count, device=device), self.cfg.rope_split[0])  # [count, f/2]
+            fa = fa.repeat_interleave(lay.tokens_per_frame, 0)
+            cos = torch.cat([fa.cos().float(), cos_rc], -1)
+            sin = torch.cat([fa.sin().float(), sin_rc], -1)
+            return lay, tab, (cos, sin)
+        B = frame.shape[0]
+        nums = (frame.to(device)[:, None] + torch.arange(count, device=device)[None]).flatten()
+        fa = rope_axis(nums, self.cfg.rope_split[0]).view(B, count, -1).repeat_interleave(lay.tokens_per_frame, 1)
+        cos = torch.cat([fa.cos().float(), cos_rc.expand(B, -1, -1)], -1)[:, None]
+        sin = torch.cat([fa.sin().float(), sin_rc.expand(B, -1, -1)], -1)[:, None]
         return lay, tab, (cos, sin)
 
     def text_kv(self, text: torch.Tensor, text_valid: torch.Tensor | None = None, guidance: torch.Tensor | None = None):

@@ -22,6 +22,7 @@ import asyncio
 import json
 import math
 import struct
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from liveworld.engine.runner import WorldEngine
 from liveworld.serve.access import Access, AccessMiddleware
-from liveworld.serve.worker import Client, FrameMessage, ModelWorker
+from liveworld.serve.worker import EXPIRED, Client, FrameMessage, ModelWorker
 from liveworld.tokenizers.action import DOOM_KEYMAP
 
 STATIC = Path(__file__).parent / "static"
@@ -66,7 +67,7 @@ def encode_frame(msg: FrameMessage) -> bytes:
     h, w = msg.frame.shape[:2]
     audio = msg.audio if msg.audio is not None else None
     header = {"type": "frame", "index": msg.index, "width": w, "height": h, "step_ms": round(msg.step_ms, 2),
-              "ack_t": msg.ack_t, "missed": msg.missed, "text": msg.text,
+              "ack_t": msg.ack_t, "missed": msg.missed, "text": msg.text, "promised_fps": round(msg.promised_fps, 2),
               "audio_samples": 0 if audio is None else int(audio.shape[0]),
               "audio_channels": 0 if audio is None else int(audio.shape[1])}
     hb = json.dumps(header).encode()
@@ -119,10 +120,11 @@ def _finite(t) -> float | None:
 
 
 def create_app(engine: WorldEngine, fps: float | None = None, max_clients: int = 4, seed: int = 0,
-               access: Access | None = None, api_docs: bool = False) -> FastAPI:
+               access: Access | None = None, api_docs: bool = False, idle_timeout: float = 120.0) -> FastAPI:
     """The app, behind `access` (default: loopback only, no token). api_docs serves /docs and
-    /openapi.json (off by default: they tell a stranger what to send)."""
-    worker = ModelWorker(engine, fps, max_clients, seed)
+    /openapi.json (off by default: they tell a stranger what to send). A client that sends
+    nothing for idle_timeout seconds loses its slot (serve/worker.py)."""
+    worker = ModelWorker(engine, fps, max_clients, seed, idle_timeout)
     keymap = keymap_for(engine)
 
     @asynccontextmanager
@@ -156,12 +158,13 @@ def create_app(engine: WorldEngine, fps: float | None = None, max_clients: int =
             await socket.send_text(json.dumps({"type": "error", "message": f"the server is full ({max_clients} players); try later"}))
             await socket.close()
             return
-        sender = asyncio.create_task(_send_frames(socket, client))
+        sender = asyncio.create_task(_send_frames(socket, client, idle_timeout))
         try:
             while True:
                 event = await socket.receive()
                 if event["type"] == "websocket.disconnect":
                     break
+                client.last_seen = time.perf_counter()
                 raw = event.get("text")
                 if raw is None:
                     await socket.send_text(json.dumps({"type": "error", "message": "binary messages are not accepted; send JSON text"}))
@@ -188,10 +191,15 @@ def create_app(engine: WorldEngine, fps: float | None = None, max_clients: int =
     return app
 
 
-async def _send_frames(socket: WebSocket, client: Client) -> None:
+async def _send_frames(socket: WebSocket, client: Client, idle_timeout: float) -> None:
     try:
         while True:
             msg = await client.queue.get()
+            if msg is EXPIRED:
+                await socket.send_text(json.dumps({"type": "error", "message": f"no input for {idle_timeout:.0f} s, so the "
+                                                   f"slot went back to other players; reload the page to play again"}))
+                await socket.close(code=1000)
+                return
             await socket.send_bytes(encode_frame(msg))
     except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
         pass

@@ -28,7 +28,8 @@ def _one_line_for_bad_utf8(record: logging.LogRecord) -> bool:
 
 
 def serve(engine: WorldEngine, host: str = "127.0.0.1", port: int = 8000, fps: float | None = None, seed: int = 0,
-          token: str | None = None, allow_origins: tuple[str, ...] = (), api_docs: bool = False, max_clients: int = 4) -> None:
+          token: str | None = None, allow_origins: tuple[str, ...] = (), api_docs: bool = False, max_clients: int = 4,
+          idle_timeout: float = 120.0) -> None:
     """Serves the page and the stream. A loopback bind answers only to loopback names and pages;
     any other bind needs a token on every connection (serve/access.py): the given one, or a new
     one printed in the URL."""
@@ -41,7 +42,8 @@ def serve(engine: WorldEngine, host: str = "127.0.0.1", port: int = 8000, fps: f
         access = Access.for_bind(host, token, allow_origins)
     except ValueError as e:
         raise LiveworldError(str(e)) from None
-    app = create_app(engine, fps, max_clients=max_clients, seed=seed, access=access, api_docs=api_docs)
+    app = create_app(engine, fps, max_clients=max_clients, seed=seed, access=access, api_docs=api_docs,
+                     idle_timeout=idle_timeout)
     name = engine.meta["world"]["world"]
     if access.token is None:
         print(f"liveworld: {name} at http://{'localhost' if is_loopback(host) else host}:{port}/  (Ctrl+C to stop)", flush=True)

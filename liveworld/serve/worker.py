@@ -1,10 +1,17 @@
-"""The model thread: the only place the engine runs while serving.
+"""The model thread and its scheduler: the only place the engine runs while serving.
 
 The web server's event loop never calls the model: it posts the latest keys and text of each
 client here and receives frames through an asyncio queue (put from this thread with
-`call_soon_threadsafe`). Each session is stepped on a frame clock (the world's frame rate,
-or `fps`); a step that overruns its deadline is counted and the clock skips ahead instead of
-piling up late frames, so a slow machine shows a lower frame rate, never a growing lag.
+`call_soon_threadsafe`).
+
+Scheduling. Each client has a due time on a frame clock. Every round, all clients that are due
+step together in one `engine.step_batch` call (one batched pass per solver step where their
+caches allow). The clock the server promises is the world's frame rate (or `fps`), slowed to
+what the machine achieves when the rounds take longer: promised period = max(world period,
+1.15 x the recent round time). A frame counts as late only if it arrives after the deadline
+that promise sets (its due time + one promised period). A client that falls behind skips
+ahead instead of queueing the frames it missed: a slow machine shows a lower frame rate,
+never a growing lag. A client that sends nothing for `idle_timeout` seconds loses its slot.
 
 Knows the engine and threads; knows nothing about HTTP or WebSockets.
 """
@@ -38,6 +45,8 @@ class Client:
     frames: int = 0
     missed: int = 0
     resets: int = 0
+    last_seen: float = field(default_factory=time.perf_counter)  # the client's latest message
+    expired: bool = False  # idle too long: the slot went back to the pool
 
 
 @dataclass
@@ -49,19 +58,28 @@ class FrameMessage:
     ack_t: float | None
     missed: int
     text: str
+    promised_fps: float = 0.0
+
+
+EXPIRED = "expired"  # put in a client's queue instead of a frame when its slot is taken back
 
 
 class ModelWorker(threading.Thread):
-    def __init__(self, engine: WorldEngine, fps: float | None = None, max_clients: int = 4, seed: int = 0):
+    def __init__(self, engine: WorldEngine, fps: float | None = None, max_clients: int = 4, seed: int = 0,
+                 idle_timeout: float = 120.0):
         super().__init__(daemon=True, name="liveworld-model")
         self.engine = engine
         self.period = 1.0 / (fps or engine.fps)
         self.max_clients = max_clients
+        self.idle_timeout = idle_timeout
         self.seed = seed  # every player starts from the same opening; each reset moves to the next
         self.clients: dict[int, Client] = {}
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
         self._next_id = 0
+        self.round_s = 0.0  # recent time of a round (EMA), what the promise is made from
+        self.rounds = 0
+        self.batch_sizes: list[int] = []  # clients stepped per round, the latest 1,000
 
     def add(self, loop: asyncio.AbstractEventLoop) -> Client | None:
         with self.lock:
@@ -76,7 +94,11 @@ class ModelWorker(threading.Thread):
         with self.lock:
             self.clients.pop(client.id, None)
 
-    def _deliver(self, c: Client, msg: FrameMessage) -> None:
+    @property
+    def promised_period(self) -> float:
+        return max(self.period, 1.15 * self.round_s)
+
+    def _deliver(self, c: Client, msg) -> None:
         def put():
             if c.queue.full():  # a slow browser gets the newest frame, not a backlog
                 c.queue.get_nowait()
@@ -92,35 +114,55 @@ class ModelWorker(threading.Thread):
             with self.lock:
                 clients = list(self.clients.values())
             now = time.perf_counter()
+            for c in clients:
+                if now - c.last_seen > self.idle_timeout:
+                    self._expire(c)
+            clients = [c for c in clients if not c.expired]
             due = [c for c in clients if c.session is None or c.reset or now >= c.next_due]
             if not due:
                 wake = min((c.next_due for c in clients), default=now + 0.01)
                 time.sleep(max(0.0, min(wake - now, 0.01)))
                 continue
-            for c in due:
-                self._serve(c)
+            opening = [c for c in due if c.session is None or c.reset]
+            for c in opening:
+                self._open(c)  # its first frame is due one period later
+            stepping = [c for c in due if c not in opening]
+            if stepping:
+                self._round(stepping)
 
-    def _serve(self, c: Client) -> None:
-        eng = self.engine
-        if c.session is None or c.reset:
-            if c.reset:
-                c.resets += 1
-            c.reset = False
-            c.session = eng.new_session(seed=self.seed + c.resets, text=c.text)
-            c.next_due = time.perf_counter()
-            self._deliver(c, FrameMessage(c.session.opening, None, 0, 0.0, None, c.missed, c.session.text))
-            return
-        ack = c.action_t
+    def _expire(self, c: Client) -> None:
+        c.expired = True
+        self.remove(c)
+        c.session = None  # its cache goes with it
+        self._deliver(c, EXPIRED)
+
+    def _open(self, c: Client) -> None:
+        if c.reset:
+            c.resets += 1
+        c.reset = False
+        c.session = self.engine.new_session(seed=self.seed + c.resets, text=c.text)
+        c.next_due = time.perf_counter() + self.promised_period
+        self._deliver(c, FrameMessage(c.session.opening, None, 0, 0.0, None, c.missed, c.session.text, 1 / self.promised_period))
+
+    def _round(self, clients: list[Client]) -> None:
+        acks = [c.action_t for c in clients]
         t0 = time.perf_counter()
-        frame, audio = eng.step(c.session, list(c.actions), c.text)
-        step_ms = (time.perf_counter() - t0) * 1000
-        c.frames += 1
-        c.next_due += self.period
-        now = time.perf_counter()
-        if now > c.next_due:  # missed the deadline: skip ahead rather than queue late frames
-            c.missed += 1
-            c.next_due = now
-        self._deliver(c, FrameMessage(frame, audio, c.session.frame_index, step_ms, ack, c.missed, c.session.text))
+        out = self.engine.step_batch([c.session for c in clients], [list(c.actions) for c in clients], [c.text for c in clients])
+        done = time.perf_counter()
+        took = done - t0
+        self.round_s = took if self.rounds == 0 else 0.8 * self.round_s + 0.2 * took
+        self.rounds += 1
+        self.batch_sizes = (self.batch_sizes + [len(clients)])[-1000:]
+        promised = self.promised_period
+        for c, ack, (frame, audio) in zip(clients, acks, out):
+            c.frames += 1
+            if done > c.next_due + promised:  # later than the promise: counted
+                c.missed += 1
+            c.next_due += promised
+            if c.next_due < done:  # behind: skip ahead rather than generate the frames it missed
+                c.next_due = done
+            self._deliver(c, FrameMessage(frame, audio, c.session.frame_index, took * 1000, ack, c.missed,
+                                          c.session.text, 1 / promised))
 
     def stop(self) -> None:
         self.stop_event.set()

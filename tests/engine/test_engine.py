@@ -154,3 +154,40 @@ def test_sparse_memory_reads_equal_in_engine_and_reference_and_differ_from_dense
                                               for _ in range(4 * eng.window + 8)])
     assert torch.allclose(streams[(2, True)], streams[(2, False)], atol=1e-4)
     assert (streams[(2, True)] - streams[(0, True)]).abs().max() > 1e-3
+
+
+def test_a_batch_of_streams_gives_each_stream_what_it_gets_alone(tiny_run):
+    """step_batch steps sessions in different states (one still filling its window, others at
+    different frame numbers, other texts, other actions) in batched passes; each gets the frames
+    it gets when stepped alone: its own noise, RoPE positions, masks and cache rows."""
+    eng = randomized_engine(tiny_run)
+    acts = [["MOVE_FORWARD"], ["TURN_LEFT"], [], ["ATTACK", "TURN_RIGHT"]]
+
+    def sessions():
+        out = [eng.new_session(seed=i) for i in range(4)]
+        eng.set_text(out[3], "a red door")
+        return out
+
+    alone, batched = sessions(), sessions()
+    for group in (alone, batched):  # streams 1-3 run ahead before the batch starts, by different amounts
+        for s, ahead in zip(group[1:], (eng.window + 2, 3, 3)):
+            for _ in range(ahead):
+                eng.step_latent(s, eng.action_vector([]))
+    sizes = []
+    forward = eng.model.forward_cached
+
+    def counting(seg, *args, **kw):
+        sizes.append(seg.video.shape[0])
+        return forward(seg, *args, **kw)
+
+    for f in range(2 * eng.window + 3):
+        eng.model.forward_cached = counting
+        got = eng.step_latent_batch(batched, [eng.action_vector(a) for a in acts])
+        eng.model.forward_cached = forward
+        for b, s in enumerate(alone):
+            want = eng.step_latent(s, eng.action_vector(acts[b]))[0]
+            assert torch.allclose(got[b][0], want, atol=1e-4), (f, b, (got[b][0] - want).abs().max())
+    assert [s.frame_index for s in batched] == [s.frame_index for s in alone]
+    assert max(sizes) == 4 and min(sizes) == 1  # streams share passes once their windows are full (other texts too)
+    frames = eng.step_batch(batched, acts)
+    assert len(frames) == 4 and frames[0][0].shape == eng.step(alone[0], acts[0])[0].shape

@@ -143,3 +143,28 @@ def test_a_non_loopback_bind_always_has_a_token_and_checks_it_everywhere(engine)
         assert _refused(client, "/ws?token=" + access.token, origin="http://evil.example")
         with client.websocket_connect(ws_url(client, "/ws?token=" + access.token), headers={"origin": "http://192.168.1.20:8000"}) as ws:
             assert read_frame(ws)[0]["index"] == 0
+
+
+def test_a_player_who_sends_nothing_loses_the_slot_to_the_next(engine):
+    app = create_app(engine, fps=50, max_clients=1, idle_timeout=0.5)
+    with TestClient(app, base_url=LOCAL) as client:
+        with client.websocket_connect(ws_url(client)) as idle:
+            assert read_frame(idle)[0]["index"] == 0
+            while not (msg := idle.receive()).get("text"):  # frames until the slot is taken back
+                pass
+            assert "no input for" in json.loads(msg["text"])["message"]
+        with client.websocket_connect(ws_url(client)) as nxt:  # the slot is free again
+            assert read_frame(nxt)[0]["index"] == 0
+
+
+def test_players_due_together_step_in_one_round(engine):
+    app = create_app(engine, fps=20)
+    with TestClient(app, base_url=LOCAL) as client:
+        with client.websocket_connect(ws_url(client)) as a, client.websocket_connect(ws_url(client)) as b, \
+                client.websocket_connect(ws_url(client)) as c:
+            for _ in range(8):
+                for ws in (a, b, c):
+                    header = read_frame(ws)[0]
+            worker = app.state.worker
+            assert max(worker.batch_sizes) >= 2, worker.batch_sizes
+            assert header["promised_fps"] > 0 and header["promised_fps"] <= 20.0 + 1e-6
