@@ -178,6 +178,12 @@ def _bench(args: argparse.Namespace) -> None:
         bench_engine(args.checkpoint, frames=args.frames or 300, steps=args.steps_engine, threads=args.threads,
                      guidance=args.guidance, memory_units=args.memory_units, top_k=args.top_k)
         return
+    if args.what == "serve":
+        from liveworld.bench.serve import bench_serve
+
+        bench_serve(args.checkpoint, clients=args.clients, seconds=args.seconds, fps=args.fps, threads=args.threads,
+                    fuzz=args.fuzz, churn=args.churn, steps=args.steps_engine)
+        return
     if args.what == "record":
         from liveworld.bench.record import bench_record
 
@@ -300,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(fn=_eval)
 
     b = sub.add_parser("bench", help="benchmarks: a table, then one JSON line")
-    b.add_argument("what", choices=["record", "tokenizers", "engine"])
+    b.add_argument("what", choices=["record", "tokenizers", "engine", "serve"])
     b.add_argument("--checkpoint", default=None, help="tokenizers: a tokenizers directory; engine: a world (default: bundled)")
     b.add_argument("--data", default=None, help="dataset (default: a fresh validation episode)")
     b.add_argument("--steps", type=int, default=600, help="record: steps per world")
@@ -310,6 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--memory-units", type=int, default=0, help="engine: time per frame against memory size (0, 64, N units), dense against sparse")
     b.add_argument("--top-k", type=int, default=16, help="engine --memory-units: units a frame reads when sparse")
     b.add_argument("--stream", action="store_true", help="engine --memory-units N: one long stream (--frames) whose bank fills as frames leave the window")
+    b.add_argument("--clients", type=int, default=4, help="serve: players at once (after a single-player phase)")
+    b.add_argument("--seconds", type=float, default=20.0, help="serve: length of each phase")
+    b.add_argument("--fps", type=float, default=None, help="serve: the server's frame clock (default: the world's)")
+    b.add_argument("--fuzz", type=int, default=0, help="serve: malformed messages sent beside the players")
+    b.add_argument("--churn", type=int, default=0, help="serve: connections opened and dropped beside the players")
     b.add_argument("--json", action="store_true", help="(the JSON line is always printed last)")
     b.set_defaults(fn=_bench)
     return p
