@@ -185,7 +185,10 @@ def bench_memory(checkpoint: str | None = None, units: int = 256, top_k: int = 1
             m = s.cache.unit_tokens
             Lk = cfg.text_len + n * m + (engine.window + 1) * N
             q, kk, vv = torch.randn(1, H, N, Dh), torch.randn(1, H, Lk, Dh), torch.randn(1, H, Lk, Dh)
-            read = MemoryRead(cfg.text_len, n, m, ((0, N),), k) if n else None
+            read = None
+            if n:  # the units' mean keys are the cache's, computed when each unit entered the bank
+                means = kk[:, :, cfg.text_len:cfg.text_len + n * m].reshape(1, H, n, m, Dh).mean(3)
+                read = MemoryRead(cfg.text_len, n, m, ((0, N),), k, mean_keys=(means,))
             for _ in range(20):
                 attend(q, kk, vv, None, read)
             t = time.perf_counter()

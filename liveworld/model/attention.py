@@ -38,6 +38,10 @@ class MemoryRead:
     tokens: int
     query_blocks: tuple[tuple[int, int], ...]
     top_k: int
+    # Per layer, the units' mean keys [B, H, U, Dh] in key order, kept by the engine's cache as
+    # units enter the bank (keys never change afterwards); None: computed from the keys here.
+    mean_keys: tuple[torch.Tensor, ...] | None = None
+    layer: int = 0  # which of mean_keys a pass of one layer uses (Block sets it)
 
     @property
     def sparse(self) -> bool:
@@ -51,7 +55,10 @@ class MemoryRead:
 def select_units(q: torch.Tensor, k: torch.Tensor, read: MemoryRead, valid: torch.Tensor | None = None) -> torch.Tensor:
     """The top-k units of each query block, per head: [B, H, blocks, K]. valid [B, U] (None: all)."""
     B, H = q.shape[:2]
-    km = k[:, :, read.key_rows].reshape(B, H, read.units, read.tokens, -1).mean(3)  # [B, H, U, Dh]
+    if read.mean_keys is not None:
+        km = read.mean_keys[read.layer]
+    else:
+        km = k[:, :, read.key_rows].reshape(B, H, read.units, read.tokens, -1).mean(3)  # [B, H, U, Dh]
     qm = torch.stack([q[:, :, r:r + n].mean(2) for r, n in read.query_blocks], 2)  # [B, H, blocks, Dh]
     score = qm @ km.transpose(-1, -2)  # [B, H, blocks, U]
     if valid is not None:

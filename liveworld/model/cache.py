@@ -73,6 +73,7 @@ class KVCache:
     slot_frame: list[int] = field(default_factory=list)  # stream frame number in each slot (-1: empty)
     written: int = 0  # frames written since the last reset = the number of the next frame
     memory_count: int = 0  # units held
+    unit_mean_keys: torch.Tensor | None = None  # [layers, 1, H, U, Dh]: each unit's mean rotated key, in row order
 
     @property
     def capacity(self) -> int:
@@ -107,6 +108,8 @@ class KVCache:
         self.keys = torch.zeros(layers, 1, heads, L, head_dim, device=device, dtype=dtype)
         self.values = torch.zeros_like(self.keys)
         self.slot_frame = [-1] * self.capacity
+        if self.memory_units:  # units are right-aligned like their rows: bank slot i at index U - 1 - i
+            self.unit_mean_keys = torch.zeros(layers, 1, heads, self.memory_units, head_dim, device=device, dtype=dtype)
 
     def nbytes(self) -> int:
         return 2 * self.keys.numel() * self.keys.element_size() if self.keys is not None else 0
@@ -147,6 +150,7 @@ class KVCache:
         for layer, (k, v) in enumerate(kvs):
             self.keys[layer, :, :, rows] = k
             self.values[layer, :, :, rows] = v
+            self.unit_mean_keys[layer, :, :, self.memory_units - 1 - slot] = k.mean(2)  # the read's unit score, once
         if slot == self.memory_count:  # the bank grew: the text moves left of the new unit
             self.memory_count += 1
             self._place_text()
@@ -204,7 +208,9 @@ class KVCache:
         N = self.tokens_per_frame
         view_start = self.text_len - self.text_tokens if fused else self._memory_start() - self.text_tokens
         start = self._memory_start() - view_start
-        return MemoryRead(start, self.memory_count, self.unit_tokens, ((N, N),) if fused else ((0, N),), top_k)
+        held = self.unit_mean_keys[:, :, :, self.memory_units - self.memory_count:]
+        return MemoryRead(start, self.memory_count, self.unit_tokens, ((N, N),) if fused else ((0, N),), top_k,
+                          mean_keys=tuple(held.unbind(0)))
 
     # -- stream ------------------------------------------------------------------------------
     def commit(self) -> None:

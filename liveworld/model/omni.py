@@ -433,7 +433,8 @@ class OmniWorldModel(nn.Module):
             # a cache-only pass needs the last layer's keys and values, not its output; in a fused
             # pass, the frame being written needs no output from the last layer either
             keep = N if i == last and seg.frames > 1 else 0
-            x = blk(x, cond, tab["slot"], rope, mask, video, kv=kv[i], kv_only=not want_heads and i == last, read=read, keep=keep)
+            layer_read = dataclasses.replace(read, layer=i) if read is not None and read.mean_keys is not None else read
+            x = blk(x, cond, tab["slot"], rope, mask, video, kv=kv[i], kv_only=not want_heads and i == last, read=layer_read, keep=keep)
         if not want_heads:
             return None, None
         if seg.frames > 1:  # the heads read the last frame alone (its rows are all x still holds)
