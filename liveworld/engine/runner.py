@@ -31,7 +31,7 @@ from liveworld.common import LiveworldError, default_device, setup_cpu_threads
 from liveworld.model.cache import KVCache
 from liveworld.engine.session import Session
 from liveworld.flow import nfe, sample
-from liveworld.model.omni import FrameInputs
+from liveworld.model.omni import FrameInputs, UnitWrite
 from liveworld.model.memory import MemoryBank, summarize
 from liveworld.model.sampling import draw_noise, min_step, pack, unpack
 from liveworld.world import load_world_model, load_world_tokenizers, resolve_checkpoint
@@ -65,7 +65,8 @@ class WorldEngine:
         self.layout = model.layout(0, self.grid, 0, 1)
         self.action_space = tokenizers.action_space
         self.nfe = 0  # network evaluations, for accounting
-        self.memory_passes = 0  # units whose keys were computed (a pass of m tokens each)
+        self.memory_passes = 0  # units whose keys were computed by a pass of their own (m tokens each)
+        self.memory_units_fused = 0  # units whose keys rode in a fused pass
         self.memory = model.cfg.memory_units > 0  # False: the window only (what memory adds is measured so)
         self.fuse = True  # False: a separate cache-write pass after each frame (the same frames, one more pass)
 
@@ -202,19 +203,26 @@ class WorldEngine:
             s.window.append((s.cache.written - 1, video))
             del s.window[:-self.window]
 
-    def _admit_leaving_frame(self, s: Session) -> None:
+    def _admit_leaving_frame(self, s: Session, defer: bool = False) -> UnitWrite | None:
         """Before a frame joins a full window, the window's oldest frame leaves it: its unit is
-        offered to the bank and, if kept, its keys and values go into the cache, computed once.
-        The frame after the new one is the first to see it, as in the reference's History."""
+        offered to the bank and, if kept, its keys and values go into the cache, computed once:
+        by a pass of its own, or (defer) by the fused pass this returns the UnitWrite for. The
+        frame after the new one is the first to see it, as in the reference's History."""
         if s.memory is None or len(s.window) < self.window:
-            return
+            return None
         number, video = s.window[0]
         cfg = self.model.cfg
         units = summarize(video, cfg.memory_patch)
         slot = int(s.memory.add(number, units)[0])
-        if slot >= 0:
-            s.cache.write_unit(slot, self.model.memory_kv(units, number, self.grid, guidance=self.guidance_vector()))
-            self.memory_passes += 1
+        if slot < 0:
+            return None
+        if defer:
+            row, means = s.cache.reserve_unit(slot)
+            self.memory_units_fused += 1
+            return UnitWrite(units, number, row, means)
+        s.cache.write_unit(slot, self.model.memory_kv(units, number, self.grid, guidance=self.guidance_vector()))
+        self.memory_passes += 1
+        return None
 
     @torch.no_grad()
     def step_latent(self, s: Session, action: torch.Tensor, text: str | None = None):
@@ -273,8 +281,11 @@ class WorldEngine:
                                   s.last_audio, t, d) for b, s in enumerate(group)]
             if group[0].pending is not None:  # write the previous frame and take this step in one pass
                 fused, views, masks, reads = [], [], [], []
+                # a unit entering the bank rides in the fused pass (sessions with memory step alone)
+                unit = self._admit_leaving_frame(group[0], defer=True) if B == 1 else None
                 for s, seg in zip(group, segs):
-                    self._admit_leaving_frame(s)
+                    if B > 1:
+                        self._admit_leaving_frame(s)
                     p = s.pending
                     done = self._segment(p["video"], p["prev"], p["action"], p["audio"], p["audio_prev"], 0.0, 0.0)
                     fused.append(_cat_frames([done, seg], 1))
@@ -284,7 +295,8 @@ class WorldEngine:
                     reads.append(s.cache.memory_read(self.model.read_top_k, fused=True))
                 kv = _stack_views(views)
                 mask = masks[0] if B == 1 else torch.stack(masks)[:, None]
-                v, a = self.model.forward_cached(_cat_frames(fused, 0), kv, frames(), guidance=w, mask=mask, read=reads[0])
+                v, a = self.model.forward_cached(_cat_frames(fused, 0), kv, frames(), guidance=w, mask=mask, read=reads[0],
+                                                 unit=unit)
                 _scatter_rows(kv, views, 2 * self.layout.tokens_per_frame)
                 self.nfe += 2 * B
                 for s in group:

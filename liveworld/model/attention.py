@@ -42,6 +42,10 @@ class MemoryRead:
     # units enter the bank (keys never change afterwards); None: computed from the keys here.
     mean_keys: tuple[torch.Tensor, ...] | None = None
     layer: int = 0  # which of mean_keys a pass of one layer uses (Block sets it)
+    # True when each query row sees either all held units or none (the engine's passes: a frame
+    # being made reads the bank, a frame being written does not): the gathered keys' mask is
+    # then one column per row, the same for every head, and the mask stays 2D.
+    rows_see_all: bool = False
 
     @property
     def sparse(self) -> bool:
@@ -92,7 +96,10 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
         kk = torch.cat([ks, k.gather(2, idx), ke], 2)
         vv = torch.cat([vs, v.gather(2, idx), ve], 2)
         m = None
-        if mask is not None:
+        if mask is not None and read.rows_see_all and mask.dim() == 4 and mask.shape[:2] == (1, 1):
+            row = mask[0, 0, :, read.key_start:read.key_start + 1]  # [Lq, 1]: does this row read the bank
+            m = torch.cat([mask[0, 0, :, :read.key_start], row.expand(Lq, rows.shape[-1]), mask[0, 0, :, read.key_rows.stop:]], 1)
+        elif mask is not None:
             mm = mask.expand(B, H, Lq, -1)
             mcols = torch.cat([mm[..., :read.key_start], mm.gather(3, rows[:, :, None, :].expand(-1, -1, Lq, -1)),
                                mm[..., read.key_rows.stop:]], 3)

@@ -155,6 +155,20 @@ class KVCache:
             self.memory_count += 1
             self._place_text()
 
+    def reserve_unit(self, slot: int) -> tuple[int, list[torch.Tensor]]:
+        """Bank slot `slot` for a unit whose keys and values the next fused pass computes (the
+        engine's way; `write_unit` takes ready ones): the bookkeeping of `write_unit` now, and
+        where the pass writes: the unit's first row in `fused_views`' view, and per layer the
+        [1, H, Dh] place of its mean key."""
+        if not 0 <= slot < self.memory_units or slot > self.memory_count:
+            raise ValueError(f"memory slot {slot} of {self.memory_count} held, capacity {self.memory_units}")
+        if slot == self.memory_count:
+            self.memory_count += 1
+            self._place_text()
+        first = self._memory_end - (slot + 1) * self.unit_tokens
+        means = [self.unit_mean_keys[layer, :, :, self.memory_units - 1 - slot] for layer in range(self.keys.shape[0])]
+        return first - (self.text_len - self.text_tokens), means
+
     # -- views -----------------------------------------------------------------------------
     def _views(self, start: int, end: int) -> list[LayerKV]:
         return [(self.keys[i, :, :, start:end], self.values[i, :, :, start:end]) for i in range(self.keys.shape[0])]
@@ -210,7 +224,7 @@ class KVCache:
         start = self._memory_start() - view_start
         held = self.unit_mean_keys[:, :, :, self.memory_units - self.memory_count:]
         return MemoryRead(start, self.memory_count, self.unit_tokens, ((N, N),) if fused else ((0, N),), top_k,
-                          mean_keys=tuple(held.unbind(0)))
+                          mean_keys=tuple(held.unbind(0)), rows_see_all=True)
 
     # -- stream ------------------------------------------------------------------------------
     def commit(self) -> None:

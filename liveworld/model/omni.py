@@ -167,11 +167,12 @@ class Block(nn.Module):
         nn.init.zeros_(self.ada.bias)
 
     def attention(self, x: torch.Tensor, rope, mask: torch.Tensor | None, kv: tuple[torch.Tensor, torch.Tensor] | None = None,
-                  out_kv: list | None = None, kv_only: bool = False, read: MemoryRead | None = None, keep: int = 0):
+                  out_kv: list | None = None, kv_only: bool = False, read: MemoryRead | None = None, keep: int = 0,
+                  place: "Placement | None" = None):
         """kv: the engine's cache of this layer, (keys, values) [B, H, Lk, Dh] whose last L rows
-        are this segment's own: its rotated keys and values are written there, then attended
-        with the rest (no concatenation); kv_only stops there, keep > 0 attends only from the
-        last `keep` tokens. out_kv: a list that receives the un-rotated (k, v)."""
+        are this segment's own: its rotated keys and values are written there (or where `place`
+        says), then attended with the rest (no concatenation); kv_only stops there, keep > 0
+        attends only from the last `keep` tokens. out_kv: a list that receives the un-rotated (k, v)."""
         B, L, D = x.shape
         q, k, v = self.qkv(x).view(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
         q, k = self.q_norm(q), self.k_norm(k)
@@ -181,18 +182,30 @@ class Block(nn.Module):
                 return None
         q, k = apply_rope(q, *rope), apply_rope(k, *rope)
         if kv is not None:
-            kv[0][:, :, -L:] = k
-            kv[1][:, :, -L:] = v
+            if place is None:
+                kv[0][:, :, -L:] = k
+                kv[1][:, :, -L:] = v
+            else:
+                place.write(kv, k, v)
             if kv_only:
                 return None
+            alone = place.alone if place is not None else 0
+            if alone:  # leading tokens that see only each other (a memory unit): attended apart
+                own = None if keep else F.scaled_dot_product_attention(q[:, :, :alone], k[:, :, :alone], v[:, :, :alone])
+                q = q[:, :, alone:]
             k, v = kv
+        else:
+            alone = 0
+        Lf = L - alone  # the rows `mask` and `read` describe
         if keep:
             q, L = q[:, :, -keep:], keep
             mask = mask[..., -keep:, :] if mask is not None else None
             if read is not None:
-                skip = x.shape[1] - keep  # the query rows dropped
+                skip = Lf - keep  # the query rows dropped
                 read = dataclasses.replace(read, query_blocks=tuple((r - skip, n) for r, n in read.query_blocks if r >= skip))
         out = attend(q, k, v, mask, read)
+        if alone and not keep:
+            out = torch.cat([own, out], 2)
         return self.proj(out.transpose(1, 2).reshape(B, L, D))
 
     def mlp(self, x: torch.Tensor, video: tuple[int, int, int, int] | None) -> torch.Tensor:
@@ -209,7 +222,7 @@ class Block(nn.Module):
             h = h.index_add(1, rows, g)
         return self.fc2(h)
 
-    def forward(self, x, mod_slots, slot, rope, mask, video, kv=None, out_kv=None, kv_only=False, read=None, keep=0):
+    def forward(self, x, mod_slots, slot, rope, mask, video, kv=None, out_kv=None, kv_only=False, read=None, keep=0, place=None):
         """x [B, L, D]; mod_slots [B, S, D] conditions per slot; slot [L] each token's slot.
         kv_only: only write this layer's keys and values into `kv` (or `out_kv`) and return
         None (the last layer of a pass that only fills the cache: a frame's, the text's, a unit's). keep > 0: write every token's keys and
@@ -219,11 +232,13 @@ class Block(nn.Module):
         if mods.shape[1] > 1:  # ... gathered per token; one slot broadcasts (the engine's one-frame pass)
             mods = mods.index_select(1, slot)  # 10x faster than mods[:, slot] on CPU
         sh1, sc1, g1, sh2, sc2, g2 = mods.chunk(6, -1)
-        att = self.attention(modulate(self.norm1(x), sh1, sc1), rope, mask, kv, out_kv, kv_only, read, keep)
+        att = self.attention(modulate(self.norm1(x), sh1, sc1), rope, mask, kv, out_kv, kv_only, read, keep, place)
         if kv_only:
             return None
         if keep:
             x = x[:, -keep:]
+            if video is not None:  # what is kept is whole frames: the grid starts at its first token
+                video = (0,) + tuple(video[1:])
             if mods.shape[1] > 1:
                 g1, sh2, sc2, g2 = (m[:, -keep:] for m in (g1, sh2, sc2, g2))
         x = x + g1 * att
@@ -233,6 +248,41 @@ class Block(nn.Module):
 
 # ---------------------------------------------------------------------------------------------
 # The model
+
+
+@dataclass
+class Placement:
+    """Where a cached pass writes its tokens' keys and values in the layer's view, when not all
+    in the last rows: `rows` (token start, view row, count) per run of tokens; `mean_into` (one
+    layer's [B, H, Dh]) receives the mean key of tokens `mean_rows`, a memory unit's score. The
+    first `alone` tokens attend only to each other (a memory unit); the pass's mask and memory
+    read describe the tokens after them."""
+
+    rows: tuple[tuple[int, int, int], ...]
+    mean_into: torch.Tensor | None = None
+    mean_rows: tuple[int, int] = (0, 0)
+    alone: int = 0
+
+    def write(self, kv: tuple[torch.Tensor, torch.Tensor], k: torch.Tensor, v: torch.Tensor) -> None:
+        for a, row, n in self.rows:
+            kv[0][:, :, row:row + n] = k[:, :, a:a + n]
+            kv[1][:, :, row:row + n] = v[:, :, a:a + n]
+        if self.mean_into is not None:
+            a, b = self.mean_rows
+            self.mean_into.copy_(k[:, :, a:b].mean(2))
+
+
+@dataclass
+class UnitWrite:
+    """A memory unit computed inside the engine's fused pass instead of a pass of its own: its
+    tokens [B, m, P] (model/memory.summarize) at stream frame number `frame`, written to view
+    rows `row`..`row + m`, its per-layer mean key into `mean_keys[layer]` [B, H, Dh]. Its
+    tokens see only each other, as in `memory_kv`."""
+
+    tokens: torch.Tensor
+    frame: int
+    row: int
+    mean_keys: list[torch.Tensor]
 
 
 @dataclass
@@ -408,7 +458,7 @@ class OmniWorldModel(nn.Module):
 
     def forward_cached(self, seg: FrameInputs, kv: list[tuple[torch.Tensor, torch.Tensor]], frame: int | torch.Tensor,
                        guidance: torch.Tensor | None = None, want_heads: bool = True,
-                       mask: torch.Tensor | None = None, read: MemoryRead | None = None):
+                       mask: torch.Tensor | None = None, read: MemoryRead | None = None, unit: UnitWrite | None = None):
         """F frames (seg, frame numbers frame .. frame + F - 1) attending to the engine's cache:
         the streaming pass. The engine passes one frame, or two: the finished frame at t = 0
         (its cache write) fused with the first solver pass of the frame after it.
@@ -417,8 +467,9 @@ class OmniWorldModel(nn.Module):
         cached frames, with this segment's F * N rows last (written here; model/cache.py).
         `frame` uses the frame numbering the cached keys were rotated with (a tensor [B]: one per
         stream of a batch of streams). mask [F*N, Lk] or [B, 1, F*N, Lk] bool: which keys each
-        token sees (None: all of them); read: where the memory units are in kv
-        and which queries read them (model/attention.py).
+        token sees (None: all of them); read: where the memory units are in kv and which queries
+        read them (model/attention.py); unit: a memory unit entering the bank, whose keys this
+        pass computes beside the frames' (UnitWrite; `mask` and `read` describe the frames).
         Returns the clean estimates of the segment's last frame (video x̂_0 [B, 1, C, h, w],
         audio x̂_0 or None), or (None, None) for a pass that only writes the cache (want_heads False).
         """
@@ -426,21 +477,47 @@ class OmniWorldModel(nn.Module):
         x, cond = self.embed(None, [seg], guidance)
         cond = cond[:, 1:]  # no text segment in this pass: slot 0 of `embed` is the text's
         lay, tab, rope = self._frames(grid, frame, seg.frames, x.device)
-        video = (0, lay.tokens_per_frame, lay.video_offset, grid)
-        last = len(self.blocks) - 1
         N = lay.tokens_per_frame
+        slot, start, place = tab["slot"], 0, None
+        if unit is not None:  # its tokens go first: [unit | frames], with a condition slot of their own
+            x_u, cond_u, rope_u = self._unit_inputs(unit.tokens, unit.frame, grid, guidance)
+            m, L = x_u.shape[1], x.shape[1]
+            x = torch.cat([x_u, x], 1)
+            slot = torch.cat([torch.full((m,), cond.shape[1], dtype=slot.dtype, device=slot.device), slot])
+            cond = torch.cat([cond, cond_u], 1)
+            rope = (torch.cat([rope_u[0], rope[0]]), torch.cat([rope_u[1], rope[1]]))
+            Lk = kv[0][0].shape[2]
+            start = m
+        video = (start, N, lay.video_offset, grid)
+        last = len(self.blocks) - 1
         for i, blk in enumerate(self.blocks):
             # a cache-only pass needs the last layer's keys and values, not its output; in a fused
-            # pass, the frame being written needs no output from the last layer either
-            keep = N if i == last and seg.frames > 1 else 0
+            # pass, the frame being written (and a unit) need no output from the last layer either
+            keep = N if i == last and (seg.frames > 1 or unit is not None) else 0
+            if unit is not None:
+                place = Placement(((0, unit.row, m), (m, Lk - L, L)), unit.mean_keys[i], (0, m), alone=m)
             layer_read = dataclasses.replace(read, layer=i) if read is not None and read.mean_keys is not None else read
-            x = blk(x, cond, tab["slot"], rope, mask, video, kv=kv[i], kv_only=not want_heads and i == last, read=layer_read, keep=keep)
+            x = blk(x, cond, slot, rope, mask, video, kv=kv[i], kv_only=not want_heads and i == last, read=layer_read,
+                    keep=keep, place=place)
         if not want_heads:
             return None, None
-        if seg.frames > 1:  # the heads read the last frame alone (its rows are all x still holds)
+        if seg.frames > 1 or unit is not None:  # the heads read the last frame alone (its rows are all x still holds)
             lay, tab = self._frame_layout(grid, 1, x.device)[:2]
-            cond = cond[:, -1:]
+            cond = cond[:, seg.frames - 1:seg.frames]
         return self._clean_estimate(seg.last(), *self._heads(x, cond, tab, lay, 1))
+
+    def _unit_inputs(self, units: torch.Tensor, frame: int, grid: tuple[int, int], guidance: torch.Tensor | None):
+        """A memory unit's tokens [B, m, D], its condition [B, 1, D] (flow time 0, no action) and
+        its RoPE cos/sin [m, Dh/2] at stream frame number `frame`: what every pass that computes a
+        unit's keys feeds (memory_kv, the fused pass, a full forward's memory segment)."""
+        B = units.shape[0]
+        dev = units.device
+        x = self.memory_in(units.to(self.memory_in.weight.dtype)) + self.memory_kind
+        w_emb = self.guidance_embed(guidance, B, dev)
+        zero = torch.zeros(B, 1, device=dev, dtype=x.dtype)
+        cond = self.t_embed(zero) + self.d_embed(zero) + w_emb[:, None]
+        tab = unit_positions(grid, self.cfg.memory_patch, frame, dev)
+        return x, cond, rope_tables(tab, self.cfg.rope_split)
 
     def _frame_layout(self, grid: tuple[int, int], count: int, device) -> tuple[Layout, dict, torch.Tensor, torch.Tensor]:
         """The layout of `count` frames, its token table and its row/col RoPE cos/sin, built once
@@ -495,17 +572,11 @@ class OmniWorldModel(nn.Module):
         model/memory.summarize), keys rotated at stream frame number `frame`. A unit sees only
         itself, so these are the keys and values a full pass computes for it, wherever it sits:
         the engine computes them once, when the unit enters the bank."""
-        B, m, _ = units.shape
-        dev = units.device
-        x = self.memory_in(units) + self.memory_kind
-        w_emb = self.guidance_embed(guidance, B, dev)
-        zero = torch.zeros(B, 1, device=dev, dtype=x.dtype)
-        cond = self.t_embed(zero) + self.d_embed(zero) + w_emb[:, None]
-        tab = {**unit_positions(grid, self.cfg.memory_patch, frame, dev), "slot": torch.zeros(m, dtype=torch.long, device=dev)}
-        rope = rope_tables(tab, self.cfg.rope_split)
+        x, cond, rope = self._unit_inputs(units, frame, grid, guidance)
+        slot = torch.zeros(x.shape[1], dtype=torch.long, device=x.device)
         kvs: list = []
         for i, blk in enumerate(self.blocks):  # the last layer's keys and values, not its output
-            x = blk(x, cond, tab["slot"], rope, None, None, out_kv=kvs, kv_only=i == len(self.blocks) - 1)
+            x = blk(x, cond, slot, rope, None, None, out_kv=kvs, kv_only=i == len(self.blocks) - 1)
         return [(apply_rope(k, *rope), v) for k, v in kvs]
 
     def _clean_estimate(self, seg: FrameInputs, v: torch.Tensor, a: torch.Tensor | None):

@@ -49,7 +49,7 @@ def test_tiny_model_with_memory_trains_and_streams(tiny_world, tmp_path):
     s = eng.new_session(seed=0)
     for _ in range(3 * eng.window + 8):
         frame, _ = eng.step(s, ["MOVE_FORWARD"])
-    assert len(s.memory) == 4 and eng.memory_passes > 0 and frame.dtype.name == "uint8"
+    assert len(s.memory) == 4 and eng.memory_units_fused > 0 and frame.dtype.name == "uint8"
     # and evaluation measures what the memory adds on a fresh revisit route
     from liveworld.eval.evaluate import evaluate
 
