@@ -62,8 +62,11 @@ def repair_command(root: str | Path) -> str:
 
 
 def check_dataset(root: str | Path) -> Dataset:
-    """Opens a data set and runs the quick shard check (sizes and zip directories), so a run
-    fails in a second, naming the damage and the repair, not an hour into encoding."""
+    """Opens a data set (or each of DIR1,DIR2,...) and runs the quick shard check (sizes and zip
+    directories), so a run fails in a second, naming the damage and the repair, not an hour
+    into encoding."""
+    if "," in str(root):
+        return [check_dataset(r) for r in str(root).split(",")][0]
     ds = Dataset.open(root)
     if len(ds) == 0:
         raise LiveworldError(f"{root} holds no episodes; record some with `liveworld record --out {root}`")

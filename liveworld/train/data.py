@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from liveworld.common import LiveworldError
@@ -51,6 +52,25 @@ class Latents:
     text_valid: torch.Tensor
     starts: torch.Tensor
     audio: torch.Tensor | None = None
+
+    @classmethod
+    def concat(cls, parts: list["Latents"]) -> "Latents":
+        """Several data sets of one world as one: episodes one after another (a recording of
+        revisit routes beside an exploring one, say). Arrays are read into memory."""
+        if len(parts) == 1:
+            return parts[0]
+        offsets = np.cumsum([0] + [int(p.starts[-1]) for p in parts[:-1]])
+        texts = np.cumsum([0] + [p.text_ids.shape[0] for p in parts[:-1]])
+        T = max(p.text_ids.shape[1] for p in parts)
+        pad = lambda x: F.pad(x, (0, T - x.shape[1]))  # noqa: E731 (text tables of one text_len are equal)
+        return cls(
+            video=torch.cat([take(p.video, torch.arange(int(p.starts[-1]))) for p in parts]),
+            action=torch.cat([take(p.action, torch.arange(int(p.starts[-1]))) for p in parts]),
+            text_index=torch.cat([p.text_index + int(t) for p, t in zip(parts, texts)]),
+            text_ids=torch.cat([pad(p.text_ids) for p in parts]), text_valid=torch.cat([pad(p.text_valid) for p in parts]),
+            starts=torch.cat([parts[0].starts[:1]] + [p.starts[1:] + int(o) for p, o in zip(parts, offsets)]),
+            audio=None if any(p.audio is None for p in parts) else torch.cat([take(p.audio, torch.arange(int(p.starts[-1]))) for p in parts]),
+        )
 
     def clip_starts(self, clip_len: int) -> torch.Tensor:
         """Every index i such that frames i .. i + clip_len - 1 lie in one episode."""

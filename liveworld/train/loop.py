@@ -38,7 +38,7 @@ from liveworld.data.shards import Dataset
 from liveworld.model.omni import OmniConfig, OmniWorldModel
 from liveworld.tokenizers.worldtok import WorldTokenizers
 from liveworld.train.config import RunConfig, TrainConfig
-from liveworld.train.data import cached_latents, check_layout, fit_to_tokens, start_contexts
+from liveworld.train.data import Latents, cached_latents, check_layout, fit_to_tokens, start_contexts
 from liveworld.train.adversarial import Adversary, CriticConfig, PixelCritic
 from liveworld.train.objective import world_loss
 from liveworld.world import WORLD_KIND, load_world_model
@@ -89,15 +89,26 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
     elif (ckpt / "config.json").exists():
         raise LiveworldError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     cfg, tcfg = run.model, run.train
-    ds = Dataset.open(data)
+    sets = [Dataset.open(d) for d in data.split(",")]  # DIR or DIR1,DIR2: data sets of one world
+    ds = sets[0]
     first = ds.load(ds.ids()[0])
     space = ActionSpace.from_dict(first.meta["action_space"])
+    for other in sets[1:]:
+        meta = other.load(other.ids()[0]).meta
+        if meta["world"] != first.meta["world"] or meta["action_space"] != first.meta["action_space"]:
+            raise LiveworldError(f"{other.root} records {meta['world']}, {ds.root} {first.meta['world']}: data sets trained "
+                                 f"together must be of one world with one action space")
     tok = WorldTokenizers(tokenizers, space)
-    lat = cached_latents(ds, "train", tok, cfg.text_len, out_path / "cache") if rank == 0 or world == 1 else None
+
+    def encoded() -> Latents:  # each data set's latents cached on its own, the first as before
+        return Latents.concat([cached_latents(d, "train", tok, cfg.text_len, out_path / "cache" / (f"{i}-{d.root.name}" if i else ""))
+                               for i, d in enumerate(sets)])
+
+    lat = encoded() if rank == 0 or world == 1 else None
     if world > 1:
         dist.barrier()
         if lat is None:
-            lat = cached_latents(ds, "train", tok, cfg.text_len, out_path / "cache")
+            lat = encoded()
     if state is None and teacher_path is None:  # a new run: the shapes come from the tokenizers and data
         fitted = fit_to_tokens(cfg, lat, tok.text.vocab_size)
         if fitted != cfg and rank == 0:
@@ -148,9 +159,10 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else nullcontext
 
     world_meta = {k: first.meta[k] for k in ("world", "fps", "action_space", "description", "sample_rate_hz", "audio_channels") if k in first.meta}
-    seeds = [e.seed for e in ds.entries.values() if e.seed is not None]
+    seeds = [e.seed for d in sets for e in d.entries.values() if e.seed is not None]
     world_meta.update({"frame_size": list(tok.frame_size), "samples_per_frame": tok.samples_per_frame,
-                       "dataset": str(Path(data).resolve()), "seed_range": [min(seeds), max(seeds)] if seeds else None})
+                       "dataset": ",".join(str(d.root.resolve()) for d in sets),
+                       "seed_range": [min(seeds), max(seeds)] if seeds else None})
     stop_step = max_steps or math.inf
     params = sum(p.numel() for p in model.parameters())
     writer = None

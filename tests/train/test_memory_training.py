@@ -57,3 +57,33 @@ def test_tiny_model_with_memory_trains_and_streams(tiny_world, tmp_path):
                    horizons=(1, 8), revisit_count=1)
     assert set(res["revisit_psnr_db"]) == set(res["revisit_psnr_db_no_memory"]) == {">=32", ">=64"}
     assert res["revisit_pairs"] >= 1 and res["revisit_psnr_db"][">=32"] > 0
+
+
+def test_two_data_sets_of_one_world_train_as_one_and_other_worlds_are_refused(tiny_world, tmp_path):
+    """An exploring recording plus revisit routes (what a memory model needs to see come back)."""
+    import json
+
+    import pytest
+
+    from liveworld.train.config import apply_overrides, preset
+    from liveworld.train.loop import train
+
+    from liveworld.common import LiveworldError
+    from liveworld.data.record import record
+    from liveworld.train.data import Latents
+
+    record("doom:deathmatch", 2, 40, tmp_path / "revisit", "revisit", seed=21, val_every=0, progress=False)
+    run = apply_overrides(preset("tiny"), ["--train.steps", "1"])
+    data = f"{tiny_world / 'data'},{tmp_path / 'revisit'}"
+    train(data, str(tmp_path / "run"), run, str(tiny_world / "tok"), progress=False)
+    meta = json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())
+    assert meta["world"]["dataset"].split(",")[1].endswith("revisit")
+    first = Latents.load(tmp_path / "run" / "cache" / "latents-train")
+    second = Latents.load(tmp_path / "run" / "cache" / "1-revisit" / "latents-train")
+    both = Latents.concat([first, second])
+    assert int(both.starts[-1]) == int(first.starts[-1]) + int(second.starts[-1])
+    assert len(both.starts) == len(first.starts) + len(second.starts) - 1
+    assert torch.equal(both.video[int(first.starts[-1]):], torch.as_tensor(second.video))
+    record("minigrid:Empty-8x8-v0", 1, 10, tmp_path / "grid", seed=1, val_every=0, progress=False)
+    with pytest.raises(LiveworldError, match="one world"):
+        train(f"{tiny_world / 'data'},{tmp_path / 'grid'}", str(tmp_path / "run2"), run, str(tiny_world / "tok"), progress=False)
