@@ -141,6 +141,8 @@ def _play(args: argparse.Namespace) -> None:
     from liveworld.engine.runner import WorldEngine
     from liveworld.serve.play import headless, serve
 
+    if args.max_players < 1 or args.idle_timeout <= 0:
+        raise LiveworldError(f"--max-players must be >= 1 and --idle-timeout > 0 seconds, got {args.max_players} and {args.idle_timeout}")
     engine = WorldEngine.load(args.checkpoint, device=args.device, steps=args.steps, threads=args.threads,
                               solver=args.solver, guidance=args.guidance)
     if args.headless:

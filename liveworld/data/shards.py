@@ -196,8 +196,8 @@ class Dataset:
                     missing = {f"{k}.npy" for k in _ARRAYS} - set(z.namelist())
                 if missing:
                     raise LiveworldError(f"shard {path} lacks {sorted(missing)}")
-            except zipfile.BadZipFile as e:
-                bad[i] = f"shard {path} is corrupt or truncated ({e})"
+            except (zipfile.BadZipFile, OSError) as e:  # OSError: unreadable, or a directory where the shard should be
+                bad[i] = f"shard {path} is corrupt, truncated or unreadable ({e})"
             except LiveworldError as e:
                 bad[i] = str(e).split(". Run the same")[0]
         return bad

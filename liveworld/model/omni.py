@@ -379,7 +379,7 @@ class OmniWorldModel(nn.Module):
         each frame's, then (with memory) the memory's: flow time 0, no action."""
         B = segments[0].video.shape[0]
         toks, conds = [], []
-        w_emb = self.guidance_embed(guidance, B, segments[0].video.device)
+        w_emb = self.guidance_embed(guidance, B, segments[0].video.device).expand(B, -1)  # one w for a batch of streams too
         if memory is not None:
             toks.append(self.memory_in(memory.tokens.flatten(1, 2).to(w_emb.dtype)) + self.memory_kind)
         if text is not None:

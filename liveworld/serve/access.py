@@ -63,6 +63,12 @@ class Access:
 
     def check(self, headers: dict[str, str], query: str) -> str | None:
         """None if the request may go on, else why not (a message for the client)."""
+        try:
+            return self._check(headers, query)
+        except ValueError:  # a Host or Origin that is not a URL authority ("[::1", "http://[x")
+            return "malformed Host or Origin header"
+
+    def _check(self, headers: dict[str, str], query: str) -> str | None:
         host = _hostname(headers.get("host", ""))
         if not host:
             return "the request has no Host header"

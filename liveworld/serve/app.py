@@ -31,13 +31,14 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from liveworld.engine.runner import WorldEngine
 from liveworld.serve.access import Access, AccessMiddleware
-from liveworld.serve.worker import EXPIRED, Client, FrameMessage, ModelWorker
+from liveworld.serve.worker import EXPIRED, Client, FrameMessage, ModelWorker, Notice
 from liveworld.tokenizers.action import DOOM_KEYMAP
 
 STATIC = Path(__file__).parent / "static"
 MAX_MESSAGE_BYTES = 4096
 MAX_TEXT_CHARS = 200
 MAX_DEPTH = 4  # {"type": ..., "keys": [...]} is depth 2
+RESET_INTERVAL_S = 1.0  # a reset opens a whole new session on the model thread: at most one a second
 
 
 def _no_constants(name: str):
@@ -104,6 +105,10 @@ def parse_message(raw: str, keymap: dict[str, str]) -> tuple[str, dict]:
         text = msg.get("text")
         if not isinstance(text, str) or len(text) > MAX_TEXT_CHARS:
             raise ValueError(f'"text" must be a string of at most {MAX_TEXT_CHARS} characters')
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError('"text" has a lone surrogate (\\ud800-\\udfff escape); send valid Unicode') from None
         return "text", {"text": text}
     if kind in ("reset", "ping"):
         return kind, {"t": _finite(msg.get("t"))}
@@ -179,7 +184,11 @@ def create_app(engine: WorldEngine, fps: float | None = None, max_clients: int =
                 elif kind == "text":
                     client.text = payload["text"]
                 elif kind == "reset":
-                    client.reset = True
+                    now = time.perf_counter()
+                    if now - client.last_reset < RESET_INTERVAL_S:
+                        await socket.send_text(json.dumps({"type": "error", "message": f"reset at most once every {RESET_INTERVAL_S:.0f} s"}))
+                        continue
+                    client.reset, client.last_reset = True, now
                 elif kind == "ping":
                     await socket.send_text(json.dumps({"type": "pong", "t": payload["t"]}))
         except (WebSocketDisconnect, RuntimeError):
@@ -195,6 +204,12 @@ async def _send_frames(socket: WebSocket, client: Client, idle_timeout: float) -
     try:
         while True:
             msg = await client.queue.get()
+            if isinstance(msg, Notice):
+                await socket.send_text(json.dumps({"type": "error", "message": msg.message}))
+                if msg.final:
+                    await socket.close(code=1011)
+                    return
+                continue
             if msg is EXPIRED:
                 await socket.send_text(json.dumps({"type": "error", "message": f"no input for {idle_timeout:.0f} s, so the "
                                                    f"slot went back to other players; reload the page to play again"}))

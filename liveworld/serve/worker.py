@@ -19,8 +19,11 @@ Knows the engine and threads; knows nothing about HTTP or WebSockets.
 from __future__ import annotations
 
 import asyncio
+import logging
+import statistics
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,7 +49,9 @@ class Client:
     missed: int = 0
     resets: int = 0
     last_seen: float = field(default_factory=time.perf_counter)  # the client's latest message
+    last_reset: float = 0.0
     expired: bool = False  # idle too long: the slot went back to the pool
+    failures: int = 0  # rounds of this client that raised (its session is opened afresh each time)
 
 
 @dataclass
@@ -62,6 +67,16 @@ class FrameMessage:
 
 
 EXPIRED = "expired"  # put in a client's queue instead of a frame when its slot is taken back
+MAX_FAILURES = 3  # a client whose rounds keep raising is dropped (the others keep playing)
+log = logging.getLogger("liveworld.serve")
+
+
+@dataclass
+class Notice:
+    """A text message for one client instead of a frame (final: then the connection closes)."""
+
+    message: str
+    final: bool = False
 
 
 class ModelWorker(threading.Thread):
@@ -77,7 +92,8 @@ class ModelWorker(threading.Thread):
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
         self._next_id = 0
-        self.round_s = 0.0  # recent time of a round (EMA), what the promise is made from
+        self.round_s = 0.0  # the median of the recent rounds' times: what the promise is made from
+        self.recent: deque[float] = deque(maxlen=16)  # one slow round (a pause, a warm-up) moves a median little
         self.rounds = 0
         self.batch_sizes: list[int] = []  # clients stepped per round, the latest 1,000
 
@@ -125,10 +141,30 @@ class ModelWorker(threading.Thread):
                 continue
             opening = [c for c in due if c.session is None or c.reset]
             for c in opening:
-                self._open(c)  # its first frame is due one period later
-            stepping = [c for c in due if c not in opening]
+                try:
+                    self._open(c)  # its first frame is due one period later
+                except Exception:
+                    self._failed([c])
+            stepping = [c for c in due if c not in opening and c.session is not None]
             if stepping:
-                self._round(stepping)
+                try:
+                    self._round(stepping)
+                except Exception:
+                    self._failed(stepping)
+
+    def _failed(self, clients: list[Client]) -> None:
+        """A round (or an opening) raised: the model thread lives on. The clients in it start
+        over from a fresh session; one that keeps failing is told why and dropped."""
+        log.exception("a round of %d player(s) failed; they start over", len(clients))
+        for c in clients:
+            c.failures += 1
+            c.session, c.reset = None, False
+            if c.failures >= MAX_FAILURES:
+                c.expired = True
+                self.remove(c)
+                self._deliver(c, Notice(f"the server failed to make your frames {MAX_FAILURES} times; see its log", final=True))
+            else:
+                self._deliver(c, Notice("the server failed to make a frame; your world starts over"))
 
     def _expire(self, c: Client) -> None:
         c.expired = True
@@ -150,7 +186,8 @@ class ModelWorker(threading.Thread):
         out = self.engine.step_batch([c.session for c in clients], [list(c.actions) for c in clients], [c.text for c in clients])
         done = time.perf_counter()
         took = done - t0
-        self.round_s = took if self.rounds == 0 else 0.8 * self.round_s + 0.2 * took
+        self.recent.append(took)
+        self.round_s = statistics.median(self.recent)
         self.rounds += 1
         self.batch_sizes = (self.batch_sizes + [len(clients)])[-1000:]
         promised = self.promised_period

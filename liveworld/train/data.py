@@ -19,6 +19,7 @@ or the objective.
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from liveworld.common import LiveworldError
+from liveworld.common import LiveworldError, write_json_atomic
 from liveworld.data.shards import Dataset
 from liveworld.model.memory import MemoryBank, bank_of_prefix
 from liveworld.model.omni import OmniConfig
@@ -56,20 +57,25 @@ class Latents:
     @classmethod
     def concat(cls, parts: list["Latents"]) -> "Latents":
         """Several data sets of one world as one: episodes one after another (a recording of
-        revisit routes beside an exploring one, say). Arrays are read into memory."""
+        revisit routes beside an exploring one, say). The arrays are copied once into memory."""
         if len(parts) == 1:
             return parts[0]
         offsets = np.cumsum([0] + [int(p.starts[-1]) for p in parts[:-1]])
         texts = np.cumsum([0] + [p.text_ids.shape[0] for p in parts[:-1]])
         T = max(p.text_ids.shape[1] for p in parts)
-        pad = lambda x: F.pad(x, (0, T - x.shape[1]))  # noqa: E731 (text tables of one text_len are equal)
+
+        def cat(name):  # np.asarray of a memory map is a view: one copy in all
+            return torch.from_numpy(np.concatenate([np.asarray(getattr(p, name)) for p in parts]))
+
+        def pad(x):
+            return F.pad(x, (0, T - x.shape[1]))
+
         return cls(
-            video=torch.cat([take(p.video, torch.arange(int(p.starts[-1]))) for p in parts]),
-            action=torch.cat([take(p.action, torch.arange(int(p.starts[-1]))) for p in parts]),
+            video=cat("video"), action=cat("action"),
             text_index=torch.cat([p.text_index + int(t) for p, t in zip(parts, texts)]),
             text_ids=torch.cat([pad(p.text_ids) for p in parts]), text_valid=torch.cat([pad(p.text_valid) for p in parts]),
             starts=torch.cat([parts[0].starts[:1]] + [p.starts[1:] + int(o) for p, o in zip(parts, offsets)]),
-            audio=None if any(p.audio is None for p in parts) else torch.cat([take(p.audio, torch.arange(int(p.starts[-1]))) for p in parts]),
+            audio=None if any(p.audio is None for p in parts) else cat("audio"),
         )
 
     def clip_starts(self, clip_len: int) -> torch.Tensor:
@@ -177,8 +183,17 @@ def cached_latents(ds: Dataset, split: str, tok: WorldTokenizers, text_len: int,
     if legacy.exists():
         return Latents.load(legacy)
     path = cache_dir / f"latents-{split}"
+    source = cache_dir / "source.json"
+    here = str(ds.root.resolve())
+    if (path / "video.npy").exists() and source.exists():
+        was = json.loads(source.read_text()).get("dataset")
+        if was != here:
+            raise LiveworldError(f"{cache_dir} holds the latents of {was}, not of {here}; give the data sets in the order "
+                                 f"the run was started with, or delete {cache_dir} to encode again")
     if not (path / "video.npy").exists():
         encode_split(ds, split, tok, text_len).save(path)
+    if not source.exists():
+        write_json_atomic(source, {"dataset": here})
     return Latents.load(path)
 
 

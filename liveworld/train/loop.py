@@ -95,9 +95,11 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
     space = ActionSpace.from_dict(first.meta["action_space"])
     for other in sets[1:]:
         meta = other.load(other.ids()[0]).meta
-        if meta["world"] != first.meta["world"] or meta["action_space"] != first.meta["action_space"]:
-            raise LiveworldError(f"{other.root} records {meta['world']}, {ds.root} {first.meta['world']}: data sets trained "
-                                 f"together must be of one world with one action space")
+        same = ("world", "action_space", "fps")
+        if any(meta.get(k) != first.meta.get(k) for k in same):
+            raise LiveworldError(f"{other.root} records {meta['world']} at {meta.get('fps')} fps, {ds.root} {first.meta['world']} at "
+                                 f"{first.meta.get('fps')} fps: data sets trained together must be of one world, one action "
+                                 f"space and one frame rate")
     tok = WorldTokenizers(tokenizers, space)
 
     def encoded() -> Latents:  # each data set's latents cached on its own, the first as before

@@ -156,11 +156,13 @@ def test_sparse_memory_reads_equal_in_engine_and_reference_and_differ_from_dense
     assert (streams[(2, True)] - streams[(0, True)]).abs().max() > 1e-3
 
 
-def test_a_batch_of_streams_gives_each_stream_what_it_gets_alone(tiny_run):
+@pytest.mark.parametrize("guidance", [1.0, 1.5])
+def test_a_batch_of_streams_gives_each_stream_what_it_gets_alone(tiny_run, guidance):
     """step_batch steps sessions in different states (one still filling its window, others at
     different frame numbers, other texts, other actions) in batched passes; each gets the frames
     it gets when stepped alone: its own noise, RoPE positions, masks and cache rows."""
     eng = randomized_engine(tiny_run)
+    eng.guidance = guidance
     acts = [["MOVE_FORWARD"], ["TURN_LEFT"], [], ["ATTACK", "TURN_RIGHT"]]
 
     def sessions():

@@ -79,6 +79,7 @@ def test_parse_message_maps_keys_to_actions():
     ('{"type": "ping", "t": NaN}', "finite"),
     ('{"type": "keys", "keys": [], "t": Infinity}', "finite"),
     ("[" * 2000 + "]" * 2000, "nested deeper"),
+    ('{"type": "text", "text": "\\ud800"}', "lone surrogate"),  # valid JSON, not encodable text
     ('{"type": "keys", "keys": [[[["KeyW"]]]]}', "nested deeper"),
     ('{"type": "text", "text": "' + "é" * 2100 + '"}', "bytes is over the limit"),  # 2,100 characters, 4,200+ bytes
 ])
@@ -168,3 +169,45 @@ def test_players_due_together_step_in_one_round(engine):
             worker = app.state.worker
             assert max(worker.batch_sizes) >= 2, worker.batch_sizes
             assert header["promised_fps"] > 0 and header["promised_fps"] <= 20.0 + 1e-6
+
+
+def test_malformed_host_or_origin_is_refused_not_a_server_error(engine):
+    with TestClient(create_app(engine, fps=50), base_url=LOCAL) as client:
+        assert client.get("/info", headers={"host": "[::1"}).status_code == 403
+        assert client.get("/info", headers={"origin": "http://[x"}).status_code == 403
+
+
+def test_a_failing_round_restarts_its_players_and_the_model_thread_lives(engine, monkeypatch):
+    app = create_app(engine, fps=50)
+    real = engine.step_batch
+    calls = {"n": 0}
+
+    def flaky(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("a bug in one round")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(engine, "step_batch", flaky)
+    with TestClient(app, base_url=LOCAL) as client:
+        with client.websocket_connect(ws_url(client)) as ws:
+            notices = []
+            frames = 0
+            while frames < 8:
+                msg = ws.receive()
+                if msg.get("text"):
+                    notices.append(json.loads(msg["text"])["message"])
+                elif msg.get("bytes"):
+                    frames += 1
+            assert any("starts over" in n for n in notices) and app.state.worker.is_alive()
+
+
+def test_resets_are_rate_limited(engine):
+    with TestClient(create_app(engine, fps=50), base_url=LOCAL) as client:
+        with client.websocket_connect(ws_url(client)) as ws:
+            read_frame(ws)
+            ws.send_text(json.dumps({"type": "reset"}))
+            ws.send_text(json.dumps({"type": "reset"}))
+            while not (msg := ws.receive()).get("text"):
+                pass
+            assert "reset at most once" in json.loads(msg["text"])["message"]
