@@ -7,6 +7,7 @@ Shape legend: T frames, A the episode's action width (`ActionSpace.width`), n th
 Decoding thresholds buttons at 0.5 and takes the argmax for discrete actions, so the vectors a
 model produces (or a player's keys) come back as valid actions.
 
+`ActionUnion` puts several worlds' spaces side by side in one vector (one model, many worlds).
 Also the fixed keyboard map the browser player uses for Doom.
 
 This module knows action spaces, not worlds, models or keyboards beyond that one map.
@@ -120,3 +121,54 @@ class ActionEncoder:
         if not isinstance(d, dict) or "kind" not in d or "names" not in d:
             raise LiveworldError(f"an action space is a dict with 'kind' and 'names', got {d!r}")
         return cls(ActionSpace.from_dict(d))
+
+
+class ActionUnion:
+    """Several worlds' action spaces as one vector, for one model over many worlds: world w owns
+    the columns offset(w) .. offset(w) + n_w of a vector of width sum(n_w), in the order the
+    worlds are given, and leaves the others at 0. The model's action projection is then one
+    table whose rows are every world's actions (Doom's ATTACK and Atari's FIRE stay apart).
+
+        union = ActionUnion({"doom:deathmatch": doom_space, "atari:Breakout": atari_space})
+        v = union.encode("atari:Breakout", actions)     # int [T, A_w] -> float [T, width]
+        union.decode("atari:Breakout", v)               # -> the same int [T, A_w]
+    """
+
+    def __init__(self, spaces: dict[str, ActionSpace]):
+        if not spaces:
+            raise LiveworldError("an action union needs at least one world")
+        self.encoders = {w: ActionEncoder(s) for w, s in spaces.items()}
+        self.offsets: dict[str, int] = {}
+        at = 0
+        for w, enc in self.encoders.items():
+            self.offsets[w] = at
+            at += enc.width
+        self.width = at
+
+    def block(self, world: str) -> slice:
+        if world not in self.encoders:
+            raise LiveworldError(f"world {world!r} is not in this model; its worlds are {list(self.encoders)}")
+        return slice(self.offsets[world], self.offsets[world] + self.encoders[world].width)
+
+    def encode(self, world: str, actions: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """int [T, A_w] of `world` -> float32 [T, width], zero outside the world's columns."""
+        cols = self.block(world)  # an unknown world fails here, naming the known ones
+        own = self.encoders[world].encode(actions)
+        out = torch.zeros(own.shape[0], self.width)
+        out[:, cols] = own
+        return out
+
+    def decode(self, world: str, vectors: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """float [T, width] -> int32 [T, A_w] of `world` (its columns only)."""
+        cols = self.block(world)
+        v = torch.as_tensor(vectors)
+        if v.ndim != 2 or v.shape[1] != self.width:
+            raise LiveworldError(f"union action vectors must be [T, {self.width}], got {list(v.shape)}")
+        return self.encoders[world].decode(v[:, cols])
+
+    def to_dict(self) -> dict:
+        return {w: enc.to_dict() for w, enc in self.encoders.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ActionUnion":
+        return cls({w: ActionSpace.from_dict(s) for w, s in d.items()})

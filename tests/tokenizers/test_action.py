@@ -1,3 +1,4 @@
+import json
 import numpy as np
 import pytest
 import torch
@@ -79,3 +80,30 @@ def test_bad_inputs_raise(space, call, match):
 def test_bad_spaces_raise(d, match):
     with pytest.raises(LiveworldError, match=match):
         ActionEncoder.from_dict(d)
+
+
+def test_action_union_round_trips_each_world_and_keeps_worlds_apart():
+    import numpy as np
+
+    from liveworld.data.episode import ActionSpace
+    from liveworld.tokenizers.action import ActionUnion
+
+    doom = ActionSpace("buttons", ["MOVE_FORWARD", "TURN_LEFT", "ATTACK"])
+    atari = ActionSpace("discrete", ["NOOP", "FIRE", "RIGHT", "LEFT"])
+    grid = ActionSpace("discrete", ["left", "right", "forward", "pickup", "drop", "toggle", "done"])
+    union = ActionUnion({"doom:deathmatch": doom, "atari:Breakout": atari, "babyai:GoToRedBall-v0": grid})
+    assert union.width == 3 + 4 + 7
+    rng = np.random.default_rng(0)
+    rows = {"doom:deathmatch": rng.integers(0, 2, (20, 3)), "atari:Breakout": rng.integers(0, 4, (20, 1)),
+            "babyai:GoToRedBall-v0": rng.integers(0, 7, (20, 1))}
+    for world, a in rows.items():
+        v = union.encode(world, a)
+        assert v.shape == (20, 14)
+        outside = torch.ones(14, dtype=torch.bool)
+        outside[union.block(world)] = False
+        assert (v[:, outside] == 0).all()  # another world's columns stay silent
+        np.testing.assert_array_equal(union.decode(world, v).numpy(), a)
+    again = ActionUnion.from_dict(json.loads(json.dumps(union.to_dict())))
+    assert again.offsets == union.offsets and again.width == union.width
+    with pytest.raises(LiveworldError, match="not in this model"):
+        union.encode("minigrid:Empty-8x8-v0", rows["atari:Breakout"])
