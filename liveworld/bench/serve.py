@@ -229,6 +229,7 @@ def bench_serve(checkpoint: str | None = None, clients: int = 4, seconds: float 
         "client_errors": [c["error"] for c in load if c["error"]],
         "rss_mb_start": round(rss[0], 1), "rss_mb_end": round(rss[-1], 1), "rss_mb_max": round(max(rss), 1),
         "rss_growth": round(rss[-1] / rss[0] - 1, 4), "server_alive": alive, "server_tracebacks": log.count("Traceback"),
+        "server_first_traceback": log[log.index("Traceback"):][:1500] if "Traceback" in log else None,
         **others, "steps": steps, "threads": threads, "machine": machine_description(), "date": date.today().isoformat(),
     }
     rows = [("world clock", f"{res['world_fps']} FPS"), ("single client", f"{res['single_client_fps']} FPS"),

@@ -20,8 +20,12 @@ from liveworld.engine.runner import WorldEngine
 
 def _one_line_for_bad_utf8(record: logging.LogRecord) -> bool:
     """uvicorn closes a WebSocket that sends invalid UTF-8 (1007, as it should) but logs a
-    traceback; one line says the same."""
-    if record.exc_info and isinstance(record.exc_info[1], UnicodeDecodeError):
+    traceback, and a second bad frame on the closing connection raises again inside asyncio's
+    callback (uvicorn's sans-I/O WebSocket protocol, 0.55); one line says the same."""
+    err = record.exc_info[1] if record.exc_info else None
+    while err is not None and not isinstance(err, UnicodeDecodeError):
+        err = err.__cause__ or err.__context__
+    if err is not None:
         record.msg, record.args, record.exc_info, record.exc_text = "a client sent invalid UTF-8; closed it (1007)", (), None, None
         record.levelno, record.levelname = logging.WARNING, "WARNING"
     return True
@@ -51,7 +55,8 @@ def serve(engine: WorldEngine, host: str = "127.0.0.1", port: int = 8000, fps: f
         shown = host if host not in ("0.0.0.0", "::") else "THIS-MACHINE"
         print(f"liveworld: {name} on {host}:{port}, reachable beyond this machine; anyone with this URL can play:\n"
               f"  http://{shown}:{port}/?token={access.token}\n(Ctrl+C to stop)", flush=True)
-    logging.getLogger("uvicorn.error").addFilter(_one_line_for_bad_utf8)
+    for name in ("uvicorn.error", "asyncio"):
+        logging.getLogger(name).addFilter(_one_line_for_bad_utf8)
     # ws_max_size: uvicorn closes a connection (1009) whose message is over the limit before buffering it
     uvicorn.run(app, host=host, port=port, log_level="warning", ws_max_size=MAX_MESSAGE_BYTES, server_header=False)
 

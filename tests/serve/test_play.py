@@ -55,5 +55,14 @@ def test_bad_utf8_from_a_client_is_one_log_line_not_a_traceback():
         err = e
     record = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, "Invalid UTF-8", (), (type(err), err, None))
     assert _one_line_for_bad_utf8(record) and record.exc_info is None and "invalid UTF-8" in record.getMessage()
+    try:  # the second bad frame: another error raised while handling the first
+        try:
+            b"\xff".decode()
+        except UnicodeDecodeError:
+            raise RuntimeError("InvalidState: connection is closing")
+    except RuntimeError as e:
+        chained = e
+    record = logging.LogRecord("asyncio", logging.ERROR, __file__, 1, "Exception in callback", (), (type(chained), chained, None))
+    assert _one_line_for_bad_utf8(record) and record.exc_info is None
     other = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, "boom", (), (ValueError, ValueError("x"), None))
     assert _one_line_for_bad_utf8(other) and other.exc_info is not None  # real errors keep their traceback
