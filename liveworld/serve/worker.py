@@ -48,6 +48,7 @@ class Client:
     frames: int = 0
     missed: int = 0
     resets: int = 0
+    connected: float = field(default_factory=time.perf_counter)
     last_seen: float = field(default_factory=time.perf_counter)  # the client's latest message
     last_reset: float = 0.0
     expired: bool = False  # idle too long: the slot went back to the pool
@@ -68,6 +69,11 @@ class FrameMessage:
 
 EXPIRED = "expired"  # put in a client's queue instead of a frame when its slot is taken back
 MAX_FAILURES = 3  # a client whose rounds keep raising is dropped (the others keep playing)
+# A new session costs several frames of model time (its opening window is written into the cache).
+# A connection gets one only after OPEN_GRACE_S (one that drops at once costs nothing), and the
+# server opens at most OPENS_PER_S a second, so a flood of connections cannot starve the players.
+OPEN_GRACE_S = 0.2
+OPENS_PER_S = 2.0
 log = logging.getLogger("liveworld.serve")
 
 
@@ -95,6 +101,7 @@ class ModelWorker(threading.Thread):
         self.round_s = 0.0  # the median of the recent rounds' times: what the promise is made from
         self.recent: deque[float] = deque(maxlen=16)  # one slow round (a pause, a warm-up) moves a median little
         self.rounds = 0
+        self.next_open = 0.0  # the earliest time the next session may be opened
         self.batch_sizes: list[int] = []  # clients stepped per round, the latest 1,000
 
     def add(self, loop: asyncio.AbstractEventLoop) -> Client | None:
@@ -134,21 +141,26 @@ class ModelWorker(threading.Thread):
                 if now - c.last_seen > self.idle_timeout:
                     self._expire(c)
             clients = [c for c in clients if not c.expired]
-            due = [c for c in clients if c.session is None or c.reset or now >= c.next_due]
+            can_open = now >= self.next_open
+            waiting = [c for c in clients if (c.session is None and now - c.connected >= OPEN_GRACE_S) or c.reset]
+            opening = waiting[:1] if can_open else []  # at most one new session a turn, OPENS_PER_S a second
+            due = opening + [c for c in clients if c.session is not None and not c.reset and now >= c.next_due]
             if not due:
-                wake = min((c.next_due for c in clients), default=now + 0.01)
+                wake = min((c.next_due for c in clients if c.session is not None), default=now + 0.01)
                 time.sleep(max(0.0, min(wake - now, 0.01)))
                 continue
-            opening = [c for c in due if c.session is None or c.reset]
+            t0 = time.perf_counter()
+            if opening:
+                self.next_open = t0 + 1.0 / OPENS_PER_S
             for c in opening:
                 try:
                     self._open(c)  # its first frame is due one period later
                 except Exception:
                     self._failed([c])
-            stepping = [c for c in due if c not in opening and c.session is not None]
+            stepping = [c for c in due if all(c is not o for o in opening)]
             if stepping:
                 try:
-                    self._round(stepping)
+                    self._round(stepping, t0)
                 except Exception:
                     self._failed(stepping)
 
@@ -180,9 +192,10 @@ class ModelWorker(threading.Thread):
         c.next_due = time.perf_counter() + self.promised_period
         self._deliver(c, FrameMessage(c.session.opening, None, 0, 0.0, None, c.missed, c.session.text, 1 / self.promised_period))
 
-    def _round(self, clients: list[Client]) -> None:
+    def _round(self, clients: list[Client], t0: float) -> None:
+        """One frame for every client in one step_batch call. t0: when this loop turn began (a
+        session opened in it counts in the round's time, so the promise covers it)."""
         acks = [c.action_t for c in clients]
-        t0 = time.perf_counter()
         out = self.engine.step_batch([c.session for c in clients], [list(c.actions) for c in clients], [c.text for c in clients])
         done = time.perf_counter()
         took = done - t0
