@@ -12,4 +12,6 @@ $LW train-tokenizer --modality audio --data datasets/doom-deathmatch --out runs/
 $LW train-tokenizer --modality text  --data datasets/doom-deathmatch --out runs/tokenizers/text
 $LW train --preset cpu --data datasets/doom-deathmatch --tokenizers runs/tokenizers --out runs/world-v2
 $LW distill runs/world-v2 --out runs/world-v2-distill
-$LW export runs/world-v2-distill --out liveworld/assets/worlds/doom-deathmatch
+$LW --threads 2 distill runs/world-v2-distill --out runs/world-v4 --minutes 95 --data datasets/doom-deathmatch \
+  --train.lr 3e-4 --train.p_self_rollout 0.25 --train.rollout_steps 1 --train.p_guidance 0.1
+$LW export runs/world-v4 --out liveworld/assets/worlds/doom-deathmatch
