@@ -89,6 +89,15 @@ def default_dtype(device: torch.device) -> torch.dtype:
     return torch.float32
 
 
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident memory of a process (this one by default), in MiB, from /proc."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def machine_description() -> str:
     """CPU model, core count and torch threads (GPU name when one is used), for benchmark records."""
     import platform

@@ -17,18 +17,10 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from liveworld.common import machine_description, matmul_gflops
+from liveworld.common import machine_description, matmul_gflops, rss_mb
 from liveworld.engine.runner import WorldEngine
 from liveworld.model.memory import summarize
 from liveworld.serve.play import random_actions
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def peak_rss_mb() -> float:

@@ -28,11 +28,10 @@ import sys
 import time
 import urllib.request
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 
-from liveworld.common import LiveworldError, machine_description
+from liveworld.common import LiveworldError, machine_description, rss_mb
 
 KEYS = [["KeyW"], ["KeyA"], ["KeyD"], ["KeyW", "KeyA"], ["KeyW", "KeyD"], ["Space"], []]
 
@@ -41,13 +40,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 class Player:
@@ -164,13 +156,13 @@ async def _phase(url: str, clients: int, seconds: float, pid: int, fuzz: int = 0
     async def sample():
         while not stop.is_set():
             await asyncio.sleep(0.5)
-            rss.append(_rss_mb(pid))
+            rss.append(rss_mb(pid))
 
     runs = [asyncio.create_task(p.run(seconds)) for p in players]
     for p in players:  # every player holds its slot and has its first frame before anything else starts
         await asyncio.wait_for(p.ready.wait(), 120)
     await asyncio.sleep(1.0)
-    rss = [_rss_mb(pid)]  # warm: the players' sessions exist
+    rss = [rss_mb(pid)]  # warm: the players' sessions exist
     sampler = asyncio.create_task(sample())
     extra = [asyncio.create_task(_fuzz(url, fuzz, seed))] if fuzz else []
     extra += [asyncio.create_task(_churn(url, churn))] if churn else []
@@ -180,7 +172,7 @@ async def _phase(url: str, clients: int, seconds: float, pid: int, fuzz: int = 0
         others.update(r)
     stop.set()
     await sampler
-    rss.append(_rss_mb(pid))
+    rss.append(rss_mb(pid))
     return [p.figures(seconds) for p in players], rss, others
 
 

@@ -273,14 +273,14 @@ class WorldEngine:
 
         def frames():  # the number of the frame each pass makes (the fused pass commits one first)
             return torch.tensor([s.cache.written for s in group]) if B > 1 else group[0].cache.written
-        one_frame: list = []  # every one-frame pass of this frame shares them
+        one_frame: list = []  # every one-frame pass of this frame shares them: the sessions' views, then their stack
 
         def denoise(x: torch.Tensor, t: float, d: float) -> torch.Tensor:
             v_in, a_in = unpack(x, vshape, ashape)
             segs = [self._segment(v_in[b:b + 1, 0], s.last_video, acts[b], a_in[b:b + 1, 0] if a_in is not None else None,
                                   s.last_audio, t, d) for b, s in enumerate(group)]
             if group[0].pending is not None:  # write the previous frame and take this step in one pass
-                fused, views, masks, reads = [], [], [], []
+                fused, views, masks = [], [], []
                 # a unit entering the bank rides in the fused pass (sessions with memory step alone)
                 unit = self._admit_leaving_frame(group[0], defer=True) if B == 1 else None
                 for s, seg in zip(group, segs):
@@ -292,10 +292,10 @@ class WorldEngine:
                     kv, mask = s.cache.fused_views()
                     views.append(kv)
                     masks.append(mask)
-                    reads.append(s.cache.memory_read(self.model.read_top_k, fused=True))
+                read = group[0].cache.memory_read(self.model.read_top_k, fused=True)  # only a lone session has memory
                 kv = _stack_views(views)
                 mask = masks[0] if B == 1 else torch.stack(masks)[:, None]
-                v, a = self.model.forward_cached(_cat_frames(fused, 0), kv, frames(), guidance=w, mask=mask, read=reads[0],
+                v, a = self.model.forward_cached(_cat_frames(fused, 0), kv, frames(), guidance=w, mask=mask, read=read,
                                                  unit=unit)
                 _scatter_rows(kv, views, 2 * self.layout.tokens_per_frame)
                 self.nfe += 2 * B
@@ -303,12 +303,13 @@ class WorldEngine:
                     self._committed(s, s.pending["video"])
                     s.pending = None
             else:
-                if not one_frame:
-                    one_frame.extend([s.cache.frame_views() for s in group])
-                kv = _stack_views(one_frame)
+                if not one_frame:  # a batch's stacked copy carries each pass's rows to the next
+                    views = [s.cache.frame_views() for s in group]
+                    one_frame.extend([views, _stack_views(views)])
+                views, kv = one_frame
                 v, a = self.model.forward_cached(_cat_frames(segs, 0), kv, frames(), guidance=w,
                                                  read=group[0].cache.memory_read(self.model.read_top_k, fused=False))
-                _scatter_rows(kv, one_frame, self.layout.tokens_per_frame)
+                _scatter_rows(kv, views, self.layout.tokens_per_frame)
                 self.nfe += B
             return pack(v, a if has_audio else None)
 

@@ -99,6 +99,10 @@ class KVCache:
         """The buffer row where frame slot `slot` starts (spare A is slot `capacity`)."""
         return self._memory_end + slot * self.tokens_per_frame
 
+    def _fused_view_start(self) -> int:
+        """The first buffer row of `fused_views`' view: the text for the next frame."""
+        return self.text_len - self.text_tokens
+
     def _slot_of_next(self) -> int:
         """Where the next frame's keys go while it is made: its own slot, or spare A."""
         return self.written if self.written < self.capacity else self.capacity
@@ -167,7 +171,7 @@ class KVCache:
             self._place_text()
         first = self._memory_end - (slot + 1) * self.unit_tokens
         means = [self.unit_mean_keys[layer, :, :, self.memory_units - 1 - slot] for layer in range(self.keys.shape[0])]
-        return first - (self.text_len - self.text_tokens), means
+        return first - self._fused_view_start(), means
 
     # -- views -----------------------------------------------------------------------------
     def _views(self, start: int, end: int) -> list[LayerKV]:
@@ -198,7 +202,7 @@ class KVCache:
         N, T, tl = self.tokens_per_frame, self.text_tokens, self.text_len
         j = self._slot_of_next()
         mem0, mem1 = self._memory_start(), self._memory_end
-        start, end = tl - T, self._slot_row(j + 2)
+        start, end = self._fused_view_start(), self._slot_row(j + 2)
         rows = torch.arange(start, end)
         text_next = rows < tl
         text = (rows >= mem0 - T) & (rows < mem0)
@@ -220,7 +224,7 @@ class KVCache:
         if not self.memory_count:
             return None
         N = self.tokens_per_frame
-        view_start = self.text_len - self.text_tokens if fused else self._memory_start() - self.text_tokens
+        view_start = self._fused_view_start() if fused else self._memory_start() - self.text_tokens
         start = self._memory_start() - view_start
         held = self.unit_mean_keys[:, :, :, self.memory_units - self.memory_count:]
         return MemoryRead(start, self.memory_count, self.unit_tokens, ((N, N),) if fused else ((0, N),), top_k,

@@ -22,9 +22,6 @@ import secrets
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
-
-
 def is_loopback(host: str) -> bool:
     host = host.strip("[]").lower()
     if host == "localhost" or host.endswith(".localhost"):

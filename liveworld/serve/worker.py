@@ -100,7 +100,6 @@ class ModelWorker(threading.Thread):
         self._next_id = 0
         self.round_s = 0.0  # the median of the recent rounds' times: what the promise is made from
         self.recent: deque[float] = deque(maxlen=16)  # one slow round (a pause, a warm-up) moves a median little
-        self.rounds = 0
         self.next_open = 0.0  # the earliest time the next session may be opened
         self.batch_sizes: list[int] = []  # clients stepped per round, the latest 1,000
 
@@ -201,7 +200,6 @@ class ModelWorker(threading.Thread):
         took = done - t0
         self.recent.append(took)
         self.round_s = statistics.median(self.recent)
-        self.rounds += 1
         self.batch_sizes = (self.batch_sizes + [len(clients)])[-1000:]
         promised = self.promised_period
         for c, ack, (frame, audio) in zip(clients, acks, out):
