@@ -58,7 +58,7 @@ def _train_tokenizer(args: argparse.Namespace) -> None:
 
     check_dataset(args.data)
     train_tokenizer(args.modality, args.data, args.out, minutes=args.minutes, steps=args.steps,
-                    resume=args.resume, preset=args.preset, seed=args.seed)
+                    resume=args.resume, preset=args.preset, seed=args.seed, init=args.init)
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -238,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, default=None, help="stop after this many optimiser steps")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last checkpoint")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--init", default=None, help="start from this tokenizer checkpoint's weights and config (e.g. the bundled world's tokenizers/video)")
     t.set_defaults(fn=_train_tokenizer)
 
     tr = sub.add_parser("train", help="train the world model; extra --model.X / --train.X override the preset")

@@ -12,8 +12,10 @@ from pathlib import Path
 import torch
 
 from liveworld.checkpoint import config_from_dict, load_into, read_checkpoint_meta
+from liveworld.common import LiveworldError
 from liveworld.data.episode import ActionSpace
 from liveworld.model.omni import OmniConfig, OmniWorldModel
+from liveworld.tokenizers.action import ActionUnion
 from liveworld.tokenizers.worldtok import WorldTokenizers
 
 WORLD_KIND = "world_model"
@@ -38,5 +40,29 @@ def load_world_model(path: str | Path, device: torch.device | None = None) -> tu
     return model, meta
 
 
+def world_names(meta: dict) -> list[str]:
+    """The worlds a checkpoint models, the default (the first) first."""
+    return list(meta["worlds"]) if "worlds" in meta else [meta["world"]["world"]]
+
+
+def select_world(meta: dict, world: str | None) -> dict:
+    """The checkpoint's metadata with `world` (a name of `world_names`, or None for the first)
+    as its `world`: what the engine, eval and the page read of one world."""
+    names = world_names(meta)
+    if world is None:
+        world = names[0]
+    if world not in names:
+        raise LiveworldError(f"this checkpoint models {', '.join(names)}; {world!r} is not one of them (pass --world with one of those)")
+    if "worlds" not in meta:
+        return meta
+    return {**meta, "world": meta["worlds"][world]}
+
+
 def load_world_tokenizers(meta: dict) -> WorldTokenizers:
-    return WorldTokenizers(Path(meta["path"]) / "tokenizers", ActionSpace.from_dict(meta["world"]["action_space"]))
+    """The tokenizers of the world `meta["world"]` names (after `select_world` for a checkpoint
+    of several): its frame size, and its actions in the model's union."""
+    w = meta["world"]
+    union = ActionUnion.from_dict(meta["action_union"]) if "action_union" in meta else None
+    return WorldTokenizers(Path(meta["path"]) / "tokenizers", ActionSpace.from_dict(w["action_space"]),
+                           frame_size=w.get("frame_size") if union is not None else None, union=union,
+                           world=w["world"] if union is not None else None)

@@ -57,3 +57,35 @@ def tiny_run(tiny_world, tmp_path_factory):
     run = dataclasses.replace(run, train=dataclasses.replace(run.train, steps=2))
     train(str(tiny_world / "data"), str(out), run, str(tiny_world / "tok"), progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_worlds(tiny_world, tmp_path_factory):
+    """Two worlds at two grids: the tiny Doom data (32x24, a 4x3 grid) and a MiniGrid one
+    (24x24, 3x3), tiny tokenizers serving both (a lapped audio codec) and a model trained on
+    both for two steps of two micro-batches (one per world). Returns (run, data, tokenizers)."""
+    from liveworld.checkpoint import save_checkpoint
+    from liveworld.data.record import record
+    from liveworld.data.shards import Dataset
+    from liveworld.tokenizers import audio as A
+    from liveworld.tokenizers import video as V
+    from liveworld.tokenizers.text import TextTokenizer, TextTokenizerConfig, dataset_texts
+    from liveworld.train.config import preset
+    from liveworld.train.loop import train
+
+    root = tmp_path_factory.mktemp("tiny_worlds")
+    record("minigrid:Empty-8x8-v0", 2, 24, root / "grid", "explore", seed=5, val_every=0, progress=False)
+    tok = root / "tok"
+    torch.manual_seed(0)
+    vcfg = dataclasses.replace(V.PRESETS["tiny"], frame_size=(32, 24))
+    sizes = {"doom:deathmatch": [32, 24], "minigrid:Empty-8x8-v0": [24, 24]}
+    save_checkpoint(tok / "video", "video_autoencoder", vcfg, V.VideoAutoencoder(vcfg).state_dict(), extra={"frame_sizes": sizes})
+    acfg = A.fit_config(A.PRESETS["tiny-lapped"], 22050, 1260, 2)
+    save_checkpoint(tok / "audio", "audio_codec", acfg, A.AudioCodec(acfg).state_dict())
+    texts = dataset_texts(Dataset.open(tiny_world / "data")) + dataset_texts(Dataset.open(root / "grid"))
+    TextTokenizer.train(texts, TextTokenizerConfig(vocab_size=300)).save(tok / "text")
+    run = preset("tiny")
+    run = dataclasses.replace(run, train=dataclasses.replace(run.train, steps=2, batch_size=4, micro_batch=2, p_text_start=0.5))
+    data = f"{tiny_world / 'data'},{root / 'grid'}"
+    train(data, str(root / "run"), run, str(tok), progress=False)
+    return root / "run", data, tok

@@ -34,20 +34,24 @@ from liveworld.flow import nfe, sample
 from liveworld.model.omni import FrameInputs, UnitWrite
 from liveworld.model.memory import MemoryBank, summarize
 from liveworld.model.sampling import draw_noise, min_step, pack, unpack
-from liveworld.world import load_world_model, load_world_tokenizers, resolve_checkpoint
+from liveworld.world import load_world_model, load_world_tokenizers, select_world
 
 
 FIELDS = [f.name for f in dataclasses.fields(FrameInputs)]
 
 
-def load_start_contexts(ckpt: Path) -> dict[str, torch.Tensor]:
+def load_start_contexts(ckpt: Path, world: str | None = None) -> dict[str, torch.Tensor]:
     """Real opening frames to start streams from: `start.safetensors`, which training writes into
-    every checkpoint (and `liveworld export` carries along)."""
+    every checkpoint (and `liveworld export` carries along); a checkpoint of several worlds keeps
+    each world's under its name ("atari:Breakout/video", ...)."""
     f = ckpt / "start.safetensors"
     if not f.exists():
         raise LiveworldError(f"{ckpt} has no start.safetensors (opening frames); it was written by an older "
                              f"liveworld: resume the run for one step (`liveworld train --resume --out RUN`) to add them")
-    return load_file(str(f))
+    t = load_file(str(f))
+    if world is not None and any("/" in k for k in t):
+        t = {k.split("/", 1)[1]: v for k, v in t.items() if k.startswith(world + "/")}
+    return t
 
 
 class WorldEngine:
@@ -73,7 +77,8 @@ class WorldEngine:
     @classmethod
     def load(cls, checkpoint: str | Path | None = None, device: str | None = None, steps: int = 1,
              solver: str = "euler", threads: int | None = None, compile: bool = False,
-             guidance: float = 1.0) -> "WorldEngine":
+             guidance: float = 1.0, world: str | None = None) -> "WorldEngine":
+        """`world`: which world of a checkpoint of several (default: its first)."""
         if checkpoint is None:
             from liveworld.bundled import bundled_checkpoint
 
@@ -84,12 +89,19 @@ class WorldEngine:
             # 18.4 FPS, docs/RESULTS.md), and the other core serves, decodes and encodes.
             setup_cpu_threads(1 if threads is None else threads)
         model, meta = load_world_model(checkpoint, dev)
+        if compile and dev.type == "cuda":
+            model.forward_cached = torch.compile(model.forward_cached, dynamic=True)
+        return cls.for_world(model, meta, world, dev, steps, solver, guidance)
+
+    @classmethod
+    def for_world(cls, model, meta: dict, world: str | None, dev: torch.device, steps: int = 1, solver: str = "euler",
+                  guidance: float = 1.0) -> "WorldEngine":
+        """An engine on one world of a loaded model: engines of one checkpoint's worlds share the model."""
+        meta = select_world(meta, world)
         tok = load_world_tokenizers(meta)
         if dev.type == "cpu":  # the decoder's small convolutions take mkldnn's fast path (5.9 -> 4.8 ms a frame)
             tok.video.to(memory_format=torch.channels_last)
-        if compile and dev.type == "cuda":
-            model.forward_cached = torch.compile(model.forward_cached, dynamic=True)
-        starts = load_start_contexts(resolve_checkpoint(checkpoint))
+        starts = load_start_contexts(Path(meta["path"]), meta["world"]["world"] if "worlds" in meta else None)
         return cls(model, tok, meta, starts, dev, steps, solver, guidance=guidance)
 
     @property
@@ -146,8 +158,11 @@ class WorldEngine:
 
     # -- sessions ------------------------------------------------------------------------------
     @torch.no_grad()
-    def new_session(self, seed: int = 0, text: str | None = None, start: int | None = None) -> Session:
-        """A stream that opens on real frames (start context `start`, by default chosen by seed)."""
+    def new_session(self, seed: int = 0, text: str | None = None, start: int | None = None,
+                    prompt: str | None = None) -> Session:
+        """A stream that opens on real frames (start context `start`, by default chosen by seed),
+        or, given a `prompt`, on nothing but that text: no context, a blank previous frame, as
+        training's text-start clips (train/objective.py); the first step makes the first frame."""
         cfg = self.model.cfg
         dtype = next(self.model.parameters()).dtype
         unit_tokens = (self.grid[0] // cfg.memory_patch) * (self.grid[1] // cfg.memory_patch)
@@ -160,6 +175,16 @@ class WorldEngine:
         if cache.memory_units:
             s.memory = MemoryBank(1, cfg.memory_units, unit_tokens, cfg.video_channels * cfg.memory_patch ** 2,
                                   cfg.memory_rule, cfg.memory_stride, device=self.device, dtype=dtype)
+        if self.tok.audio is not None:
+            s.audio_stream = self.tok.audio_stream()
+        if prompt is not None:
+            self.set_text(s, prompt)
+            C, (h, w) = cfg.video_channels, self.grid
+            s.last_video = torch.zeros(1, C, h, w, device=self.device, dtype=dtype)
+            s.last_audio = (torch.zeros(1, cfg.audio_tokens, cfg.audio_channels, device=self.device, dtype=dtype)
+                            if cfg.audio_tokens and "audio" in self.starts else None)
+            s.opening = np.zeros((self.frame_size[1], self.frame_size[0], 3), np.uint8)
+            return s
         if text is None:
             ids, valid = self.starts["text_ids"][k], self.starts["text_valid"][k]
             text = self.tok.text.decode(ids[valid].tolist())
@@ -344,7 +369,10 @@ class WorldEngine:
         sounds: list = [None] * len(sessions)
         with_audio = [i for i, (_, a) in enumerate(lat) if a is not None]
         if with_audio and self.tok.audio is not None:
-            pcm = self.tok.decode_audio(torch.cat([lat[i][1] for i in with_audio]))
+            for i in with_audio:
+                if sessions[i].audio_stream is None:
+                    sessions[i].audio_stream = self.tok.audio_stream()
+            pcm = self.tok.decode_audio(torch.cat([lat[i][1] for i in with_audio]), [sessions[i].audio_stream for i in with_audio])
             for i, chunk in zip(with_audio, np.split(pcm, len(with_audio))):
                 sounds[i] = chunk
         ms = (time.perf_counter() - t0) * 1000
@@ -363,6 +391,15 @@ class WorldEngine:
     @property
     def sample_rate_hz(self) -> int | None:
         return self.meta["world"].get("sample_rate_hz")
+
+    @property
+    def world(self) -> str:
+        return self.meta["world"]["world"]
+
+    @property
+    def description(self) -> str:
+        """The world's description: the prompt that starts it from text."""
+        return self.meta["world"].get("description", "")
 
 
 def _cat_frames(segs: list[FrameInputs], dim: int) -> FrameInputs:

@@ -28,3 +28,4 @@ class Session:
     opening: np.ndarray | None = None  # the decoded last opening frame, shown before the first step
     last_step_ms: float = 0.0
     info: dict = field(default_factory=dict)
+    audio_stream: object | None = None  # the listener's playback state (tokenizers/audio.AudioStream)

@@ -166,9 +166,40 @@ class ActionUnion:
             raise LiveworldError(f"union action vectors must be [T, {self.width}], got {list(v.shape)}")
         return self.encoders[world].decode(v[:, cols])
 
+    def widen(self, world: str, own: torch.Tensor) -> torch.Tensor:
+        """World vectors float [..., n_w] -> union vectors [..., width] (zero elsewhere)."""
+        cols = self.block(world)
+        out = own.new_zeros(*own.shape[:-1], self.width)
+        out[..., cols] = own
+        return out
+
+    def for_world(self, world: str) -> "UnionActions":
+        return UnionActions(self, world)
+
     def to_dict(self) -> dict:
         return {w: enc.to_dict() for w, enc in self.encoders.items()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ActionUnion":
         return cls({w: ActionSpace.from_dict(s) for w, s in d.items()})
+
+
+class UnionActions(ActionEncoder):
+    """One world's actions as a model over several worlds reads them: the world's own names and
+    rows (`from_names`, `no_action`, `space`), vectors in the union's width (`encode`, `decode`).
+    A drop-in for the ActionEncoder of a one-world model."""
+
+    def __init__(self, union: ActionUnion, world: str):
+        union.block(world)  # an unknown world fails here, naming the known ones
+        super().__init__(union.encoders[world].space)
+        self.union, self.world = union, world
+
+    @property
+    def width(self) -> int:
+        return self.union.width
+
+    def encode(self, actions: np.ndarray | torch.Tensor) -> torch.Tensor:
+        return self.union.encode(self.world, actions)
+
+    def decode(self, vectors: torch.Tensor | np.ndarray) -> torch.Tensor:
+        return self.union.decode(self.world, vectors)

@@ -11,9 +11,15 @@ The network is a small SEANet-style 1-D conv encoder/decoder (EnCodec, Defossez 
 without the quantiser and the LSTM): a residual block then a strided conv per level, mirrored by
 transposed convs. The strides are chosen by `fit_config` so that their product (the hop) times
 N covers S with as little padding as possible; S is zero-padded up to N * hop inside and cropped
-back. Each frame is coded on its own, so the world model can generate sound one frame at a time;
-the price is that consecutive frames may not join seamlessly (a click at the frame rate), which
-the loss counters by weighting the frame edges and `audio_metrics` measures.
+back. Each frame is coded on its own, so the world model can generate sound one frame at a time.
+
+Frames overlap (`overlap_tokens` k > 0, a lapped codec): frame t's tokens are encoded from its
+samples plus O = k * hop samples of each neighbour (the encoder sees [tS - O, (t+1)S + O]), and
+decode to that whole window, S + 2O samples. Played back (`AudioStream`), consecutive windows
+are cross-faded over the 2O samples they share, so frames join without a click at the frame
+rate and the sound lags the picture by O samples (14 ms for Doom). Without overlap (the first
+codecs) each frame's S samples are played as decoded, and its edges may click; `edge_click_db`
+measures it either way.
 
 Training uses `codec_loss` (waveform L1 + multi-resolution STFT loss); `audio_metrics` measures
 what a listener would notice: waveform SNR, log-spectral distance, and whether event onsets
@@ -49,16 +55,29 @@ class AudioCodecConfig:
     strides: tuple[int, ...] = (3, 3, 5, 7)  # one per level; product * N >= S (fit_config picks them)
     res_blocks: int = 1  # residual blocks per level (the decoder mirrors them)
     latent_noise: float = 0.05  # std of noise added to the normalised latents in training: decoder robust to model error
+    overlap_tokens: int = 0  # k: each frame also codes k hops of each neighbour (a lapped codec; 0: frames alone)
 
     @property
     def hop(self) -> int:
         """Samples per latent token."""
         return math.prod(self.strides)
 
+    @property
+    def overlap(self) -> int:
+        """O: samples a frame's window reaches into each neighbour."""
+        return self.overlap_tokens * self.hop
+
+    @property
+    def window(self) -> int:
+        """Samples a frame's tokens encode and decode: S + 2O."""
+        return self.samples_per_frame + 2 * self.overlap
+
 
 PRESETS = {
     "default": AudioCodecConfig(),
     "tiny": AudioCodecConfig(tokens_per_frame=4, latent_channels=4, widths=(8, 8, 16, 16)),
+    "lapped": AudioCodecConfig(overlap_tokens=1),
+    "tiny-lapped": AudioCodecConfig(tokens_per_frame=4, latent_channels=4, widths=(8, 8, 16, 16), overlap_tokens=1),
 }
 
 
@@ -140,6 +159,10 @@ class AudioCodec(nn.Module):
         if cfg.hop * cfg.tokens_per_frame < cfg.samples_per_frame or cfg.hop * (cfg.tokens_per_frame - 1) >= cfg.samples_per_frame:
             raise LiveworldError(f"strides {cfg.strides} (hop {cfg.hop}) do not give {cfg.tokens_per_frame} tokens for "
                                  f"{cfg.samples_per_frame} samples; build the config with fit_config()")
+        if cfg.overlap_tokens and (cfg.hop * cfg.tokens_per_frame != cfg.samples_per_frame or 2 * cfg.overlap > cfg.samples_per_frame):
+            raise LiveworldError(f"a lapped codec needs tokens x hop = samples per frame exactly ({cfg.tokens_per_frame} x {cfg.hop} "
+                                 f"!= {cfg.samples_per_frame}) and an overlap of at most half a frame; pick samples_per_frame "
+                                 f"as a product of strides in 2..8 times tokens_per_frame")
         self.cfg = cfg
         w = cfg.widths
         enc: list[nn.Module] = [nn.Conv1d(cfg.channels, w[0], 7, padding=3)]
@@ -167,26 +190,36 @@ class AudioCodec(nn.Module):
             raise LiveworldError(f"audio codec takes float audio in [-1, 1], got {x.dtype}; convert int16 with to_float()")
 
     def encode_raw(self, x: torch.Tensor) -> torch.Tensor:
-        """[B, C, S] -> un-normalised latents [B, D, N], N = ceil(S / hop)."""
+        """[B, C, S (+ 2O for a lapped codec)] -> un-normalised latents [B, D, N], N = ceil(S / hop):
+        a lapped codec's encoder sees the whole window and keeps the tokens of the frame itself."""
         self._check(x)
+        k = self.cfg.overlap_tokens
+        if k and x.shape[-1] != self.cfg.window:
+            raise LiveworldError(f"a lapped codec encodes windows of {self.cfg.window} samples (a frame and {self.cfg.overlap} of each "
+                                 f"neighbour), got {x.shape[-1]}; cut them with frame_windows()")
         pad = -x.shape[-1] % self.cfg.hop
-        return self.encoder(F.pad(x, (0, pad)))
+        z = self.encoder(F.pad(x, (0, pad)))
+        return z[..., k : z.shape[-1] - k] if k else z
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """[B, C, S] in [-1, 1] -> normalised latents [B, N, D]."""
+        """[B, C, S (+ 2O)] in [-1, 1] -> normalised latents [B, N, D]."""
         return self.norm(self.encode_raw(x)).transpose(1, 2)
 
     def decode(self, z: torch.Tensor, length: int | None = None) -> torch.Tensor:
-        """[B, N, D] -> [B, C, length] in [-1, 1]; length defaults to samples_per_frame when
-        N = tokens_per_frame, else N * hop."""
+        """[B, N, D] -> [B, C, length] in [-1, 1]; length defaults to the frame's window (S, or
+        S + 2O for a lapped codec) when N = tokens_per_frame, else N * hop."""
         return self._decode(z, length).clamp(-1, 1)
 
     def _decode(self, z: torch.Tensor, length: int | None) -> torch.Tensor:
         if z.ndim != 3 or z.shape[2] != self.cfg.latent_channels:
             raise LiveworldError(f"audio codec decodes latents [B, N, {self.cfg.latent_channels}], got {list(z.shape)}")
+        k = self.cfg.overlap_tokens
         if length is None:
-            length = self.cfg.samples_per_frame if z.shape[1] == self.cfg.tokens_per_frame else z.shape[1] * self.cfg.hop
-        return self.decoder(z.transpose(1, 2))[..., :length]
+            length = self.cfg.window if z.shape[1] == self.cfg.tokens_per_frame else z.shape[1] * self.cfg.hop + 2 * self.cfg.overlap
+        zt = z.transpose(1, 2)
+        if k:  # the neighbours' hops are decoded from the frame's own edge tokens, held
+            zt = F.pad(zt, (k, k), mode="replicate")
+        return self.decoder(zt)[..., :length]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Training pass: unclamped reconstruction [B, C, S] (with latent noise in training mode)
@@ -194,6 +227,76 @@ class AudioCodec(nn.Module):
         z = self.encode(x)
         zn = z + self.cfg.latent_noise * torch.randn_like(z) if self.training else z
         return self._decode(zn, x.shape[-1]), z
+
+
+def frame_stream(audio: torch.Tensor, frames: int, S: int, channels: int) -> torch.Tensor:
+    """An episode's sound float [L, C'] -> [channels, frames * S]: resampled (linearly) so that
+    each frame has exactly S samples, whatever the world's rate (Atari's 2,048 samples a frame
+    become the codec's 1,260; the world then plays at S x fps), mono spread to every channel,
+    extra channels averaged away."""
+    x = audio.T.float()
+    if x.shape[0] != channels:
+        x = x.mean(0, keepdim=True).expand(channels, -1)
+    n = frames * S
+    if x.shape[1] != n and x.shape[1] > 0:
+        x = F.interpolate(x[None], size=n, mode="linear", align_corners=False)[0]
+    elif x.shape[1] == 0:
+        x = x.new_zeros(channels, n)
+    return x.contiguous()
+
+
+def frame_windows(stream: torch.Tensor, S: int, O: int) -> torch.Tensor:
+    """[C, T * S] -> each frame's window [T, C, S + 2O]: its S samples and O of each neighbour,
+    zero before the first frame and after the last."""
+    C, L = stream.shape
+    T = L // S
+    x = F.pad(stream[:, : T * S], (O, O))
+    return x.unfold(1, S + 2 * O, S).permute(1, 0, 2).contiguous()
+
+
+class AudioStream:
+    """Plays decoded frames back to back: for a lapped codec each window [C, S + 2O] is
+    cross-faded into the one before over the 2O samples they share (linear ramps that sum to 1,
+    so where both frames agree the sound passes unchanged); each push returns S new samples,
+    the O samples at its end still waiting on the next frame. Without overlap it returns the
+    frame as decoded. One stream per listener; state is the faded tail of the last window."""
+
+    def __init__(self, S: int, O: int):
+        self.S, self.O = S, O
+        self.tail: torch.Tensor | None = None
+        ramp = (torch.arange(2 * O, dtype=torch.float32) + 0.5) / max(1, 2 * O)
+        self.fade_in, self.fade_out = ramp, 1 - ramp
+
+    def push(self, window: torch.Tensor) -> torch.Tensor:
+        """[C, S + 2O] (or [B, C, S + 2O] for B listeners in step) -> the next [.., C, S] samples."""
+        S, O = self.S, self.O
+        if O == 0:
+            return window[..., :S]
+        head = window[..., : 2 * O]
+        if self.tail is not None:
+            head = head * self.fade_in.to(window) + self.tail
+        out = torch.cat([head, window[..., 2 * O : S]], -1)
+        self.tail = window[..., S : S + 2 * O] * self.fade_out.to(window)
+        return out
+
+    def play(self, windows: torch.Tensor) -> torch.Tensor:
+        """Frames [T, C, S + 2O] -> the stream [C, T * S] this player hears."""
+        return torch.cat([self.push(w) for w in windows], -1)
+
+
+def edge_click_db(stream: torch.Tensor, S: int) -> float:
+    """Clicks at the frame rate: 10 log10 of the mean squared sample step across the joins
+    between consecutive frames (every S samples of a stream [C, L]) over the mean squared step
+    inside frames. Real sound has no reason to jump at a join: about 0 dB; a codec that codes
+    frames alone is audibly above."""
+    d = stream[:, 1:] - stream[:, :-1]  # d[:, i] is the step from sample i to i + 1
+    joins = torch.arange(S - 1, d.shape[1], S)
+    at = torch.zeros(d.shape[1], dtype=torch.bool)
+    at[joins] = True
+    if not at.any() or at.all():
+        return 0.0
+    e_join, e_in = d[:, at].square().mean().item(), d[:, ~at].square().mean().item()
+    return 10 * math.log10((e_join + 1e-12) / (e_in + 1e-12))
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
@@ -310,8 +413,9 @@ def log_spectral_distance_db(x: torch.Tensor, y: torch.Tensor, n_fft: int = 512)
 
 @torch.no_grad()
 def audio_metrics(model: AudioCodec, val: torch.Tensor, batch: int = 256) -> dict:
-    """Reconstruction quality on int16 frames [N, C, S], coded one frame at a time and played
-    back to back:
+    """Reconstruction quality on int16 frames [N, C, S] (a lapped codec: consecutive windows
+    [N, C, S + 2O]), coded one frame at a time and played back to back as a listener hears them
+    (`AudioStream`):
 
     audio_snr_db         10 log10(sum x^2 / sum (x - y)^2) over all samples
     audio_lsd_db         log-spectral distance (dB, lower is better)
@@ -322,9 +426,11 @@ def audio_metrics(model: AudioCodec, val: torch.Tensor, batch: int = 256) -> dic
     audio_onsets         how many onsets x has (recall is 1.0 when there are none)
     audio_edge_jump_ratio  mean |step| between the last sample of a frame and the first of the
                          next, y over x: above 1, frames join with clicks at the frame rate
+    audio_edge_click_db  `edge_click_db` of y, beside real_edge_click_db of x
     """
     if val.ndim != 3 or val.dtype != torch.int16:
         raise LiveworldError(f"audio_metrics takes int16 frames [N, C, S], got {val.dtype} {list(val.shape)}")
+    S, O = model.cfg.samples_per_frame, model.cfg.overlap
     was_training = model.training
     model.eval()
     try:
@@ -332,13 +438,14 @@ def audio_metrics(model: AudioCodec, val: torch.Tensor, batch: int = 256) -> dic
         y = torch.cat([model.decode(model.encode(b), b.shape[-1]) for b in x.split(batch)])
     finally:
         model.train(was_training)
-    xs = x.permute(1, 0, 2).reshape(x.shape[1], -1)  # [C, N * S], the frames back to back
-    ys = y.permute(1, 0, 2).reshape(y.shape[1], -1)
+    xs = x[..., :S].permute(1, 0, 2).reshape(x.shape[1], -1)  # [C, N * S]: what the player's stream holds
+    ys = AudioStream(S, O).play(y) if O else y.permute(1, 0, 2).reshape(y.shape[1], -1)
     snr = 10 * math.log10((xs.square().sum().item() + 1e-10) / ((xs - ys).square().sum().item() + 1e-10))
     window = max(1, round(WINDOW_S * model.cfg.sample_rate_hz))
     ex, ey = log_energy_db(xs, window), log_energy_db(ys, window)
     ox, oy = find_onsets(ex), find_onsets(ey, ONSET_JUMP_DB - ONSET_SLACK_DB)
     oy_strict = find_onsets(ey)
+    xf, yf = xs.reshape(x.shape[1], -1, S).transpose(0, 1), ys.reshape(y.shape[1], -1, S).transpose(0, 1)
     return {
         "audio_snr_db": round(snr, 3),
         "audio_lsd_db": round(log_spectral_distance_db(xs, ys), 3),
@@ -346,7 +453,9 @@ def audio_metrics(model: AudioCodec, val: torch.Tensor, batch: int = 256) -> dic
         "audio_onset_recall": round(_matched(ox, oy, len(ex)), 4),
         "audio_onset_precision": round(_matched(oy_strict, find_onsets(ex, ONSET_JUMP_DB - ONSET_SLACK_DB), len(ex)), 4),
         "audio_onsets": int(len(ox)),
-        "audio_edge_jump_ratio": round((_edge_jump(y) + 1e-4) / (_edge_jump(x) + 1e-4), 3),  # +1e-4 (3 LSB): silence gives 1
+        "audio_edge_jump_ratio": round((_edge_jump(yf) + 1e-4) / (_edge_jump(xf) + 1e-4), 3),  # +1e-4 (3 LSB): silence gives 1
+        "audio_edge_click_db": round(edge_click_db(ys, S), 3),
+        "real_edge_click_db": round(edge_click_db(xs, S), 3),
     }
 
 

@@ -152,13 +152,14 @@ def dataset_texts(ds) -> list[str]:
     return texts
 
 
-def train_text_tokenizer(ds, out: str, cfg: TextTokenizerConfig = TextTokenizerConfig()) -> dict:
-    """`liveworld train-tokenizer --modality text`: trains on the dataset `ds` and saves to `out`."""
+def train_text_tokenizer(sets, out: str, cfg: TextTokenizerConfig = TextTokenizerConfig()) -> dict:
+    """`liveworld train-tokenizer --modality text`: trains on the texts of one dataset or of a
+    list of them (one tokenizer for several worlds) and saves to `out`."""
     out_path = Path(out)
     if (out_path / "config.json").exists():
         raise LiveworldError(f"{out} already holds a tokenizer; a world model trained with it depends on its ids. "
                              f"Choose another --out or delete {out} first")
-    texts = dataset_texts(ds)
+    texts = [t for ds in (sets if isinstance(sets, list) else [sets]) for t in dataset_texts(ds)]
     tok = TextTokenizer.train(texts, cfg)
     distinct = sorted(set(texts))
     lengths = [len(tok.encode(s)) for s in distinct]

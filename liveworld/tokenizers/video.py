@@ -39,6 +39,19 @@ class VideoAutoencoderConfig:
         return 2 ** len(self.channels)
 
 
+def frame_size_for(native: tuple[int, int], downsample: int, tokens: int) -> tuple[int, int]:
+    """The (W, H) a world is trained at: its native (W, H) scaled so the latent grid holds about
+    `tokens` positions, each side a multiple of `downsample`, the aspect ratio kept as closely as
+    that allows (Doom 160x120 -> 64x48, Atari 160x210 -> 48x64, an 8x8 BabyAI room 256x256 ->
+    56x56 at 8x and 48 tokens). Never larger than native, never under one latent per side."""
+    W, H = native
+    if W <= 0 or H <= 0:
+        raise LiveworldError(f"a frame size must be positive, got {native}")
+    scale = min(1.0, (tokens / (W * H)) ** 0.5 * downsample)
+    side = lambda n: max(downsample, int(round(n * scale / downsample)) * downsample)  # noqa: E731
+    return side(W), side(H)
+
+
 PRESETS = {
     "default": VideoAutoencoderConfig(),
     "tiny": VideoAutoencoderConfig(latent_channels=4, channels=(8, 16, 16), blocks=(1, 1, 1)),

@@ -59,6 +59,10 @@ class TrainConfig:
     # Condition dropout, so classifier-free guidance works (Ho & Salimans 2022).
     p_drop_action: float = 0.1
     p_drop_text: float = 0.1
+    # Clips that start from text alone (`play --prompt`): the first frame's "previous frame" is
+    # blank (zero latents, zero audio), there is no context, and the text is the episode's
+    # description, so the model learns to open a world from its prompt.
+    p_text_start: float = 0.0
     audio_loss_weight: float = 0.5
     seed: int = 0
     precision: str = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
@@ -76,9 +80,10 @@ def _train_preset(name: str) -> TrainConfig:
     if name == "tiny":
         return TrainConfig(batch_size=4, lr=2e-3, warmup_steps=5, steps=40, save_every_steps=20, log_every_steps=5)
     if name == "cpu":
-        return TrainConfig(batch_size=8, lr=5e-4, steps=100000, minutes=90.0, save_every_steps=200)
+        return TrainConfig(batch_size=8, lr=5e-4, steps=100000, minutes=90.0, save_every_steps=200, p_text_start=0.05)
     if name == "gpu":
-        return TrainConfig(batch_size=64, lr=3e-4, warmup_steps=2000, steps=300000, save_every_steps=2000, compile=True)
+        return TrainConfig(batch_size=64, lr=3e-4, warmup_steps=2000, steps=300000, save_every_steps=2000, compile=True,
+                           p_text_start=0.05)
     raise LiveworldError(f"unknown preset {name!r}; choose one of: tiny, cpu, gpu")
 
 

@@ -34,6 +34,8 @@ from liveworld.common import LiveworldError, write_json_atomic
 from liveworld.data.shards import Dataset
 from liveworld.model.memory import MemoryBank, bank_of_prefix
 from liveworld.model.omni import OmniConfig
+from liveworld.data.episode import ActionSpace
+from liveworld.tokenizers.action import ActionUnion
 from liveworld.tokenizers.worldtok import WorldTokenizers
 
 
@@ -43,7 +45,9 @@ class Latents:
     audio and action may be memory-mapped numpy arrays (`take` reads rows of either kind).
 
     video [N, C, h, w] float, audio [N, Na, Ca] float or None, action [N, A] float,
-    text_index [N] into text_ids [U, T] / text_valid [U, T].
+    text_index [N] into text_ids [U, T] / text_valid [U, T]; prompt_index [N] the same for each
+    frame's episode description (the prompt a text-only start is trained with; caches written
+    before it existed fall back to text_index).
     """
 
     video: torch.Tensor
@@ -53,6 +57,11 @@ class Latents:
     text_valid: torch.Tensor
     starts: torch.Tensor
     audio: torch.Tensor | None = None
+    prompt_index: torch.Tensor | None = None
+
+    def __post_init__(self):
+        if self.prompt_index is None:
+            self.prompt_index = self.text_index
 
     @classmethod
     def concat(cls, parts: list["Latents"]) -> "Latents":
@@ -73,6 +82,7 @@ class Latents:
         return cls(
             video=cat("video"), action=cat("action"),
             text_index=torch.cat([p.text_index + int(t) for p, t in zip(parts, texts)]),
+            prompt_index=torch.cat([p.prompt_index + int(t) for p, t in zip(parts, texts)]),
             text_ids=torch.cat([pad(p.text_ids) for p in parts]), text_valid=torch.cat([pad(p.text_valid) for p in parts]),
             starts=torch.cat([parts[0].starts[:1]] + [p.starts[1:] + int(o) for p, o in zip(parts, offsets)]),
             audio=None if any(p.audio is None for p in parts) else cat("audio"),
@@ -90,14 +100,16 @@ class Latents:
 
     def clip(self, idx: torch.Tensor, clip_len: int, memory: OmniConfig | None = None) -> dict[str, torch.Tensor]:
         """Clips starting at idx [B] -> video [B, F, C, h, w], audio [B, F, Na, Ca], action [B, F, A],
-        text [B, T], text_valid [B, T] (the text of each clip's last frame), and with `memory` (a
+        text [B, T], text_valid [B, T] (the text of each clip's last frame), prompt [B, T],
+        prompt_valid [B, T] (its episode's description), and with `memory` (a
         config with memory_units > 0) the bank each clip's stream holds: memory_tokens
         [B, U, m, P], memory_frame [B, U] (relative to the clip's first context frame),
         memory_valid [B, U]."""
         rows = idx[:, None] + torch.arange(clip_len)[None]
         last = self.text_index[rows[:, -1]]
+        prompt = self.prompt_index[rows[:, 0]]
         out = {"video": take(self.video, rows), "action": take(self.action, rows), "text": self.text_ids[last],
-               "text_valid": self.text_valid[last]}
+               "text_valid": self.text_valid[last], "prompt": self.text_ids[prompt], "prompt_valid": self.text_valid[prompt]}
         if self.audio is not None:
             out["audio"] = take(self.audio, rows)
         if memory is not None and memory.memory_units:
@@ -144,7 +156,7 @@ class Latents:
         return cls(**fields)
 
 
-FIELDS = ("video", "action", "text_index", "text_ids", "text_valid", "starts", "audio")
+FIELDS = ("video", "action", "text_index", "text_ids", "text_valid", "starts", "audio", "prompt_index")
 MAPPED = ("video", "action", "audio")
 
 
@@ -157,7 +169,7 @@ def take(array, rows: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def encode_split(ds: Dataset, split: str, tok: WorldTokenizers, text_len: int) -> Latents:
-    videos, audios, actions, text_index, starts = [], [], [], [], [0]
+    videos, audios, actions, text_index, prompt_index, starts = [], [], [], [], [], [0]
     table: dict[str, int] = {}
     for ep in ds.episodes(split):
         try:
@@ -169,12 +181,13 @@ def encode_split(ds: Dataset, split: str, tok: WorldTokenizers, text_len: int) -
         if tok.audio is not None:
             audios.append(enc["audio"])
         text_index += [table.setdefault(s, len(table)) for s in enc["texts"]]
+        prompt_index += [table.setdefault(enc["prompt"], len(table))] * len(ep)
         starts.append(starts[-1] + len(ep))
     if len(starts) == 1:
         raise LiveworldError(f"{ds.root} has no {split!r} episodes")
     ids, valid = tok.text_ids(list(table), text_len)
     return Latents(torch.cat(videos), torch.cat(actions), torch.tensor(text_index), ids, valid,
-                   torch.tensor(starts), torch.cat(audios) if audios else None)
+                   torch.tensor(starts), torch.cat(audios) if audios else None, torch.tensor(prompt_index))
 
 
 def cached_latents(ds: Dataset, split: str, tok: WorldTokenizers, text_len: int, cache_dir: Path) -> Latents:
@@ -231,7 +244,106 @@ def start_contexts(lat: Latents, count: int = 8, frames: int = 16) -> dict[str, 
     rows = torch.tensor(starts)[:, None] + torch.arange(frames)[None]
     out = {"video": take(lat.video, rows).contiguous(), "action": take(lat.action, rows).contiguous(),
            "text_ids": lat.text_ids[lat.text_index[rows[:, 0]]].contiguous(),
-           "text_valid": lat.text_valid[lat.text_index[rows[:, 0]]].contiguous()}
+           "text_valid": lat.text_valid[lat.text_index[rows[:, 0]]].contiguous(),
+           "prompt_ids": lat.text_ids[lat.prompt_index[rows[:, 0]]].contiguous(),
+           "prompt_valid": lat.text_valid[lat.prompt_index[rows[:, 0]]].contiguous()}
     if lat.audio is not None:
         out["audio"] = take(lat.audio, rows).contiguous()
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Several worlds in one model
+
+
+@dataclass
+class WorldData:
+    """The training data of a run, one bucket per world: each world's tokens at its own latent
+    grid (`lats`), its tokenizers (`toks`: the shared networks at the world's frame size, actions
+    in the union's width) and what a checkpoint records of it (`metas`). One world is the
+    special case with no union."""
+
+    lats: dict[str, Latents]
+    toks: dict[str, WorldTokenizers]
+    metas: dict[str, dict]
+    union: ActionUnion | None
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.lats)
+
+    def bucket(self, step: int, micro: int, micros_per_step: int) -> str:
+        """The world micro-batch `micro` of step `step` draws from: the worlds in turn over the
+        run's micro-batches, so every world trains alike, and with several micro-batches a step
+        (accumulation, or ranks) one optimiser step averages several grids."""
+        return self.names[(step * micros_per_step + micro) % len(self.names)]
+
+
+def group_by_world(sets: list[Dataset]) -> dict[str, list[Dataset]]:
+    """Data sets by the world they record, in the order given; sets of one world must agree on
+    its action space and frame rate."""
+    groups: dict[str, list[Dataset]] = {}
+    firsts: dict[str, dict] = {}
+    for d in sets:
+        meta = d.load(d.ids()[0]).meta
+        w = meta["world"]
+        if w in firsts and any(meta.get(k) != firsts[w].get(k) for k in ("action_space", "fps")):
+            raise LiveworldError(f"{d.root} records {w} with another action space or frame rate than {groups[w][0].root}; "
+                                 f"data sets of one world must agree")
+        firsts.setdefault(w, meta)
+        groups.setdefault(w, []).append(d)
+    return groups
+
+
+def world_frame_size(tokenizers: Path, world: str, native: tuple[int, int]) -> tuple[int, int] | None:
+    """The frame size a tokenizer set codes `world` at: the one its video autoencoder was
+    trained at for that world (`frame_sizes`), else (a world it has not seen) its native size
+    scaled to the autoencoder's token count; None for a one-world autoencoder's own world."""
+    from liveworld.tokenizers.video import frame_size_for
+
+    meta = json.loads((Path(tokenizers) / "video" / "config.json").read_text())
+    sizes = meta.get("frame_sizes") or {}
+    if world in sizes:
+        return tuple(sizes[world])
+    if not sizes:
+        return None
+    cfg = meta["config"]
+    f = 2 ** len(cfg["channels"])
+    return frame_size_for(native, f, (cfg["frame_size"][0] // f) * (cfg["frame_size"][1] // f))
+
+
+def load_worlds(sets: list[Dataset], tokenizers: str | Path, text_len: int, cache_root: Path,
+                union: dict | None = None) -> WorldData:
+    """Every world's tokens, encoded once per data set (cache_root/ for the first, cache_root/
+    i-NAME for the others). `union`: the action union a resumed run was started with."""
+    groups = group_by_world(sets)
+    firsts = {w: g[0].load(g[0].ids()[0]) for w, g in groups.items()}
+    spaces = {w: ActionSpace.from_dict(ep.meta["action_space"]) for w, ep in firsts.items()}
+    au = None
+    if union is not None:
+        au = ActionUnion.from_dict(union)
+        missing = [w for w in spaces if w not in au.encoders]
+        if missing:
+            raise LiveworldError(f"this run's model knows the worlds {list(au.encoders)}; {missing} cannot join it")
+    elif len(groups) > 1:
+        au = ActionUnion(spaces)
+    order = {id(d): i for i, d in enumerate(sets)}
+    lats, toks, metas = {}, {}, {}
+    for w, g in groups.items():
+        ep = firsts[w]
+        H, W = ep.frames.shape[1:3]
+        tok = WorldTokenizers(tokenizers, spaces[w], world_frame_size(tokenizers, w, (W, H)), au, w if au else None)
+        parts = []
+        for d in g:
+            i = order[id(d)]
+            parts.append(cached_latents(d, "train", tok, text_len, cache_root / (f"{i}-{d.root.name}" if i else "")))
+        lats[w], toks[w] = Latents.concat(parts), tok
+        meta = {k: ep.meta[k] for k in ("world", "fps", "action_space", "description", "audio_channels") if k in ep.meta}
+        seeds = [e.seed for d in g for e in d.entries.values() if e.seed is not None]
+        meta.update({"frame_size": list(tok.frame_size), "samples_per_frame": tok.samples_per_frame,
+                     "dataset": ",".join(str(d.root.resolve()) for d in g), "seed_range": [min(seeds), max(seeds)] if seeds else None})
+        if tok.audio is not None:  # the codec's S samples a frame, played at the world's frame rate
+            meta["sample_rate_hz"] = int(round(tok.samples_per_frame * float(ep.meta["fps"]))) if au else ep.meta.get("sample_rate_hz")
+            meta["audio_channels"] = tok.audio.cfg.channels
+        metas[w] = meta
+    return WorldData(lats, toks, metas, au)

@@ -33,12 +33,10 @@ from tqdm import tqdm
 
 from liveworld.checkpoint import config_from_dict, config_to_dict, load_state, read_checkpoint_meta, save_checkpoint
 from liveworld.common import LiveworldError, default_device
-from liveworld.data.episode import ActionSpace
 from liveworld.data.shards import Dataset
 from liveworld.model.omni import OmniConfig, OmniWorldModel
-from liveworld.tokenizers.worldtok import WorldTokenizers
 from liveworld.train.config import RunConfig, TrainConfig
-from liveworld.train.data import Latents, cached_latents, check_layout, fit_to_tokens, start_contexts
+from liveworld.train.data import WorldData, check_layout, fit_to_tokens, load_worlds, start_contexts
 from liveworld.train.adversarial import Adversary, CriticConfig, PixelCritic
 from liveworld.train.objective import world_loss
 from liveworld.world import WORLD_KIND, load_world_model
@@ -89,39 +87,33 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
     elif (ckpt / "config.json").exists():
         raise LiveworldError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     cfg, tcfg = run.model, run.train
-    sets = [Dataset.open(d) for d in data.split(",")]  # DIR or DIR1,DIR2: data sets of one world
-    ds = sets[0]
-    first = ds.load(ds.ids()[0])
-    space = ActionSpace.from_dict(first.meta["action_space"])
-    for other in sets[1:]:
-        meta = other.load(other.ids()[0]).meta
-        same = ("world", "action_space", "fps")
-        if any(meta.get(k) != first.meta.get(k) for k in same):
-            raise LiveworldError(f"{other.root} records {meta['world']} at {meta.get('fps')} fps, {ds.root} {first.meta['world']} at "
-                                 f"{first.meta.get('fps')} fps: data sets trained together must be of one world, one action "
-                                 f"space and one frame rate")
-    tok = WorldTokenizers(tokenizers, space)
+    # DIR or DIR1,DIR2,...: data sets of one world train as one; of several worlds, as one model
+    # over all of them, one bucket per world at its own latent grid (train/data.py, WorldData).
+    sets = [Dataset.open(d) for d in data.split(",")]
 
-    def encoded() -> Latents:  # each data set's latents cached on its own, the first as before
-        return Latents.concat([cached_latents(d, "train", tok, cfg.text_len, out_path / "cache" / (f"{i}-{d.root.name}" if i else ""))
-                               for i, d in enumerate(sets)])
+    def encoded() -> WorldData:
+        return load_worlds(sets, tokenizers, cfg.text_len, out_path / "cache", union=state_union)
 
-    lat = encoded() if rank == 0 or world == 1 else None
+    state_union = meta.get("action_union") if state is not None else None
+    wd = encoded() if rank == 0 or world == 1 else None
     if world > 1:
         dist.barrier()
-        if lat is None:
-            lat = encoded()
+        if wd is None:
+            wd = encoded()
+    lat = next(iter(wd.lats.values()))
     if state is None and teacher_path is None:  # a new run: the shapes come from the tokenizers and data
-        fitted = fit_to_tokens(cfg, lat, tok.text.vocab_size)
+        fitted = fit_to_tokens(cfg, lat, max(t.text.vocab_size for t in wd.toks.values()))
         if fitted != cfg and rank == 0:
             changed = [f"{f.name} {getattr(cfg, f.name)} -> {getattr(fitted, f.name)}" for f in dataclasses.fields(cfg)
                        if getattr(cfg, f.name) != getattr(fitted, f.name)]
             print(f"model shapes from the tokenizers and data: {', '.join(changed)}")
         cfg = fitted
         run = dataclasses.replace(run, model=cfg)
-    check_layout(lat, cfg.video_channels, cfg.audio_tokens, cfg.audio_channels, cfg.action_dim)
+    for w, lw in wd.lats.items():
+        check_layout(lw, cfg.video_channels, cfg.audio_tokens, cfg.audio_channels, cfg.action_dim)
     clip_len = cfg.frames + 1
-    starts = lat.clip_starts(clip_len)
+    starts = {w: lw.clip_starts(clip_len) for w, lw in wd.lats.items()}
+    tok = next(iter(wd.toks.values()))
 
     micro = tcfg.micro_batch or tcfg.batch_size // world
     if micro < 1 or tcfg.batch_size % (micro * world):
@@ -160,11 +152,8 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
     use_bf16 = tcfg.precision == "bf16" or (tcfg.precision == "auto" and device.type == "cuda")
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else nullcontext
 
-    world_meta = {k: first.meta[k] for k in ("world", "fps", "action_space", "description", "sample_rate_hz", "audio_channels") if k in first.meta}
-    seeds = [e.seed for d in sets for e in d.entries.values() if e.seed is not None]
-    world_meta.update({"frame_size": list(tok.frame_size), "samples_per_frame": tok.samples_per_frame,
-                       "dataset": ",".join(str(d.root.resolve()) for d in sets),
-                       "seed_range": [min(seeds), max(seeds)] if seeds else None})
+    world_meta = next(iter(wd.metas.values()))  # the first world: what play and eval open by default
+    many = {"worlds": wd.metas, "action_union": wd.union.to_dict()} if wd.union is not None else {}
     stop_step = max_steps or math.inf
     params = sum(p.numel() for p in model.parameters())
     writer = None
@@ -172,7 +161,8 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(out_path / "tb"))
-        print(f"world model: {params / 1e6:.2f} M parameters, {len(starts):,} clips of {clip_len} frames, "
+        per = ", ".join(f"{w} {len(st):,} at {tuple(wd.lats[w].video.shape[2:])}" for w, st in starts.items())
+        print(f"world model: {params / 1e6:.2f} M parameters, clips of {clip_len} frames ({per}), "
               f"batch {tcfg.batch_size} = {world} x {accum} x {micro}, device {device}"
               + (f", resuming at step {trainer.step}" if trainer.step else ""))
 
@@ -184,14 +174,17 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
         if staging.exists():
             shutil.rmtree(staging)
         shutil.copytree(tokenizers, staging, ignore=shutil.ignore_patterns("train_state*"))
-        save_file(start_contexts(lat), str(openings))
+        if wd.union is None:
+            save_file(start_contexts(lat), str(openings))
+        else:  # each world's opening frames under its name: "doom:deathmatch/video", ...
+            save_file({f"{w}/{k}": v for w, lw in wd.lats.items() for k, v in start_contexts(lw).items()}, str(openings))
 
     def save(final: bool = False, metrics: dict | None = None) -> None:
         if rank != 0:
             return
         ema_model = {k: v.detach().cpu() for k, v in trainer.ema.items()}
         extra = {"run": {"preset": run.preset, "model": config_to_dict(cfg), "train": config_to_dict(tcfg)},
-                 "world": world_meta, "step": trainer.step, "train_minutes": round(trainer.elapsed / 60, 2), "params": params,
+                 "world": world_meta, **many, "step": trainer.step, "train_minutes": round(trainer.elapsed / 60, 2), "params": params,
                  **({"teacher": teacher_path} if teacher_path else {}),
                  **({"metrics": metrics} if metrics else {})}
         train_state = trainer.state_tensors()
@@ -215,8 +208,9 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
         for a in range(accum):
             m = rank * accum + a
             gen = micro_generator(tcfg.seed, step, m)
-            idx = starts[torch.randint(len(starts), (micro,), generator=gen)]
-            clip = {k: v.to(device) for k, v in lat.clip(idx, clip_len, cfg).items() if k != "audio" or cfg.audio_tokens}
+            w = wd.bucket(step, m, accum * world)  # one world, one grid per micro-batch
+            idx = starts[w][torch.randint(len(starts[w]), (micro,), generator=gen)]
+            clip = {k: v.to(device) for k, v in wd.lats[w].clip(idx, clip_len, cfg).items() if k != "audio" or cfg.audio_tokens}
             sync = ddp.no_sync() if world > 1 and a < accum - 1 else nullcontext()
             with sync, autocast():
                 loss, st = world_loss(fwd, clip, cfg, tcfg, gen, teacher=teacher, adversary=adversary)

@@ -20,6 +20,9 @@
                        engine makes them, also judged by a critic of real frame latents, so the
                        one-step frame is a sharp sample rather than the blurred conditional mean
                        (train/adversarial.py)
+    text start         (p_text_start) clips whose frame 0 is blank and whose text is the episode's
+                       description: frame 1 is made from the text alone, the frames after it from
+                       it, as a stream `play --prompt` opens (model/sampling.py, BLANK)
     dropout            actions and text are dropped 10% of the time each (so CFG exists)
 
 The model returns clean estimates x̂_0 and the loss is their mean squared error in latent space.
@@ -153,7 +156,19 @@ def world_loss(model: OmniWorldModel | torch.nn.Module, clip: dict[str, torch.Te
     if audio is not None:
         eps_actx = torch.randn(audio.shape, generator=gen)
         eps_a = torch.randn((B, Fr) + audio.shape[2:], generator=gen)
-    text_valid = clip["text_valid"] & ~drop_text.to(device)
+    text_start = ((_uniform((B,), gen) < cfg.p_text_start) if cfg.p_text_start > 0 else torch.zeros(B, dtype=torch.bool)).to(device)
+    text, text_valid = clip["text"], clip["text_valid"]
+    if text_start.any() and "prompt" in clip:
+        text = torch.where(text_start[:, None], clip["prompt"], text)
+        text_valid = torch.where(text_start[:, None], clip["prompt_valid"], text_valid)
+    if text_start.any():  # frame 0 blank: zero latents, as a text-only stream begins
+        keep = (~text_start).to(dtype)
+        video = torch.cat([video[:, :1] * keep[:, None, None, None, None], video[:, 1:]], 1)
+        if audio is not None:
+            audio = torch.cat([audio[:, :1] * keep[:, None, None, None], audio[:, 1:]], 1)
+        clip = {**clip, "video": video, "text": text, **({"audio": audio} if audio is not None else {})}
+        t_ctx = torch.where(text_start.cpu()[:, None] & (torch.arange(F1) == 0)[None], torch.zeros(B, F1), t_ctx)
+    text_valid = text_valid & ~drop_text.to(device)
 
     memory = clip_memory(clip)
     context_v, context_a = video, audio
@@ -217,7 +232,7 @@ def world_loss(model: OmniWorldModel | torch.nn.Module, clip: dict[str, torch.Te
             no_action = denoiser(teacher, rows, drop_action_rows=ones)(x_t[rows], tt, dd)
         goal = goal.index_copy(0, rows, guided(cond, [no_text, no_action], to(w)[rows]))
 
-    pred_v, pred_a = model(clip["text"], clean, noisy_in, guidance=to(w), text_valid=text_valid, memory=memory)
+    pred_v, pred_a = model(text, clean, noisy_in, guidance=to(w), text_valid=text_valid, memory=memory)
     err = (pack(pred_v, pred_a if audio is not None else None).float() - goal.float()) ** 2  # [B, F, n]
     nv = torch.Size(vshape).numel()
     loss_video = err[..., :nv].mean()
