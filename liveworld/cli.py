@@ -83,7 +83,7 @@ def _train(args: argparse.Namespace) -> None:
         tokenizers = str(bundled_tokenizers_dir())
     from liveworld.train.loop import train
 
-    train(args.data, args.out, run, tokenizers, resume=args.resume)
+    train(args.data, args.out, run, tokenizers, resume=args.resume, init=args.init)
 
 
 def _distill(args: argparse.Namespace) -> None:
@@ -134,7 +134,7 @@ def _eval(args: argparse.Namespace) -> None:
         raise LiveworldError(f"--horizons must be comma-separated frame counts like 1,8,32,128, got {args.horizons!r}") from e
     run_eval(_checkpoint(args.checkpoint), args.data, args.steps, args.frames, args.starts, args.stability_frames,
              args.report, horizons, guidance=args.guidance, solver=args.solver, split=args.split, episodes=args.episodes,
-             revisit=args.revisit, revisit_count=args.revisit_episodes)
+             revisit=args.revisit, revisit_count=args.revisit_episodes, world=args.world)
 
 
 def _play(args: argparse.Namespace) -> None:
@@ -144,12 +144,20 @@ def _play(args: argparse.Namespace) -> None:
     if args.max_players < 1 or args.idle_timeout <= 0:
         raise LiveworldError(f"--max-players must be >= 1 and --idle-timeout > 0 seconds, got {args.max_players} and {args.idle_timeout}")
     engine = WorldEngine.load(args.checkpoint, device=args.device, steps=args.steps, threads=args.threads,
-                              solver=args.solver, guidance=args.guidance)
+                              solver=args.solver, guidance=args.guidance, world=args.world)
     if args.headless:
-        headless(engine, args.frames, args.actions, args.out, seed=args.seed)
+        headless(engine, args.frames, args.actions, args.out, seed=args.seed, prompt=args.prompt)
+        return
+    from liveworld.world import world_names
+
+    names = world_names(engine.meta)
+    if len(names) > 1 and args.world is None:  # every world of the checkpoint, one model shared
+        engines = {w: WorldEngine.for_world(engine.model, engine.meta, w, engine.device, args.steps, args.solver, args.guidance)
+                   for w in names}
     else:
-        serve(engine, args.host, args.port, args.fps, args.seed, token=args.token, allow_origins=tuple(args.allow_origin),
-              api_docs=args.api_docs, max_clients=args.max_players, idle_timeout=args.idle_timeout)
+        engines = engine
+    serve(engines, args.host, args.port, args.fps, args.seed, token=args.token, allow_origins=tuple(args.allow_origin),
+          api_docs=args.api_docs, max_clients=args.max_players, idle_timeout=args.idle_timeout, prompt=args.prompt)
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -248,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--tokenizers", default=None, help="directory with video/ audio/ text/ (default: the bundled world's)")
     tr.add_argument("--resume", action="store_true", help="continue OUT after a kill")
     tr.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    tr.add_argument("--init", default=None, help="start from this world's weights and model config (e.g. the bundled world): "
+                    "a model over several worlds keeps what it knew of its own world")
     tr.set_defaults(fn=_train)
 
     ds = sub.add_parser("distill", help="a trained world -> one that takes guidance as input and trained on its own rollouts")
@@ -279,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--actions", default="random", help="random, or a file with one action per line")
     pl.add_argument("--out", default="out.mp4")
     pl.add_argument("--seed", type=int, default=0)
+    pl.add_argument("--world", default=None, help="one world of a checkpoint of several (default: the page offers every one)")
+    pl.add_argument("--prompt", default=None, help="start from this text alone: the first frame is made from it, with no "
+                    "context (the page's players, or the --headless stream; the page's 'start from text' box does it later)")
     pl.set_defaults(fn=_play)
 
     ex = sub.add_parser("export", help="a run -> a small self-contained world directory (fp16 weights + tokenizers)")
@@ -290,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="evaluate a world model on held-out episodes")
     ev.add_argument("--checkpoint", default=None, help="run or checkpoint directory (default: the bundled world)")
-    ev.add_argument("--data", default=None, help="dataset (default: fresh episodes with unseen seeds)")
+    ev.add_argument("--data", default=None, help="dataset (default: fresh episodes with unseen seeds); for a checkpoint of "
+                    "several worlds DIR1,DIR2,..., each used for the world it records")
     ev.add_argument("--steps", type=int, default=1, help="sampling steps per frame")
     ev.add_argument("--frames", type=int, default=256, help="teacher-forced frames")
     ev.add_argument("--starts", type=int, default=32, help="rollout start points (the action delta uses all of them)")
@@ -305,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--revisit-episodes", type=int, default=8, help="fresh revisit episodes to record (0: no revisit figures)")
     ev.add_argument("--horizons", default="1,8,32,128", help="rollout horizons in frames")
     ev.add_argument("--report", default=None, help="write an HTML report to this directory")
+    ev.add_argument("--world", default=None, help="one world of a checkpoint of several (default: every world, "
+                    "figures per world under 'worlds' in the JSON)")
     ev.add_argument("--json", action="store_true", help="(the JSON line is always printed last)")
     ev.set_defaults(fn=_eval)
 

@@ -1,4 +1,7 @@
-"""A world model as a Gymnasium environment: `gymnasium.make("liveworld/World-v0", checkpoint=...)`.
+"""A world model as a Gymnasium environment: `gymnasium.make("liveworld/World-v0", checkpoint=...)`,
+and for a checkpoint of several worlds `world="atari:Breakout"` (default: its first); each world
+has its own frame size and action space. `reset(options={"prompt": "..."})` starts from text
+alone.
 
 Observations are the generated frames (uint8 [H, W, 3]); the action space comes from the
 checkpoint (MultiBinary for button worlds, Discrete otherwise); each step's sound is in
@@ -20,8 +23,8 @@ class WorldEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 17.5}
 
     def __init__(self, checkpoint: str | None = None, steps: int = 1, render_mode: str | None = None,
-                 device: str | None = "cpu", threads: int | None = None):
-        self.engine = WorldEngine.load(checkpoint, device=device, steps=steps, threads=threads)
+                 device: str | None = "cpu", threads: int | None = None, world: str | None = None):
+        self.engine = WorldEngine.load(checkpoint, device=device, steps=steps, threads=threads, world=world)
         w, h = self.engine.frame_size
         self.observation_space = gym.spaces.Box(0, 255, (h, w, 3), np.uint8)
         space = self.engine.action_space
@@ -40,8 +43,8 @@ class WorldEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         session_seed = int(self.np_random.integers(2**31))
-        text = (options or {}).get("text")
-        self.session = self.engine.new_session(seed=session_seed, text=text)
+        text, prompt = (options or {}).get("text"), (options or {}).get("prompt")
+        self.session = self.engine.new_session(seed=session_seed, text=text, prompt=prompt)
         self._frame = self.session.opening.copy()
         return self._frame.copy(), {"text": self.session.text}
 

@@ -34,6 +34,7 @@ from liveworld.flow import nfe, sample
 from liveworld.model.omni import FrameInputs, UnitWrite
 from liveworld.model.memory import MemoryBank, summarize
 from liveworld.model.sampling import draw_noise, min_step, pack, unpack
+from liveworld.tokenizers.action import compose
 from liveworld.world import load_world_model, load_world_tokenizers, select_world
 
 
@@ -132,8 +133,8 @@ class WorldEngine:
         if isinstance(action, np.ndarray):
             return torch.as_tensor(action).float()
         names = list(action)
-        if self.action_space.kind == "discrete" and len(names) == 0:
-            names = [self.action_space.names[0]]
+        if self.action_space.kind == "discrete" and len(names) != 1:  # none held, or parts of one joystick move
+            names = compose(names, self.action_space.names)
         unknown = [n for n in names if n not in self.action_space.names]
         if unknown:
             raise LiveworldError(f"unknown action(s) {unknown}; this world's actions are {self.action_space.names}")

@@ -40,7 +40,10 @@ from liveworld.model.omni import OmniConfig
 from liveworld.model.sampling import History, predict_next
 from liveworld.eval.metrics import log_spectral_distance_db, nearest_real, pixel_stats, psnr_db, ssim
 from liveworld.eval.revisit import pick_pairs
-from liveworld.world import load_world_model, load_world_tokenizers
+from liveworld.eval.audio import audio_figures
+from liveworld.tokenizers.audio import frame_stream
+from liveworld.checkpoint import read_checkpoint_meta
+from liveworld.world import load_world_model, load_world_tokenizers, resolve_checkpoint, select_world
 
 HORIZONS = (1, 8, 32, 128)
 
@@ -61,15 +64,13 @@ def encode_episode(ep: Episode, tok, text_len: int) -> EncodedEpisode:
     enc = tok.encode_episode(ep)  # the same tokens training reads
     frames = resize_frames(ep.frames, tok.frame_size).float() / 255
     wave = None
-    if enc["audio"] is not None and ep.has_audio:
+    if enc["audio"] is not None and ep.has_audio:  # each frame's S samples, as the codec and the player have them
         S, C = tok.audio.cfg.samples_per_frame, tok.audio.cfg.channels
-        w = np.zeros((len(ep), C, S), np.float32)
-        for t in range(len(ep)):
-            a = ep.frame_audio(t)[:S, :C]
-            w[t, : a.shape[1], : len(a)] = a.T / 32768
-        wave = torch.from_numpy(w)
+        x = frame_stream(torch.from_numpy(ep.audio.astype(np.float32)), len(ep), S, C) / 32768
+        wave = x.reshape(C, len(ep), S).transpose(0, 1).contiguous()
     ids, valid = tok.text_ids(enc["texts"], text_len)
-    return EncodedEpisode(frames, enc["video"], enc["action"], enc["audio"] if ep.has_audio else None, wave, ids, valid)
+    # a silent world's frames still carry the codec's silence: the model was trained on it
+    return EncodedEpisode(frames, enc["video"], enc["action"], enc["audio"], wave, ids, valid)
 
 
 def history_at(eps: list[EncodedEpisode], pos: list[tuple[int, int]], window: int, memory: OmniConfig | None = None) -> History:
@@ -108,12 +109,17 @@ class Sampling:
 
 
 @torch.no_grad()
-def teacher_forced(model, tok, eps, window, sampling: Sampling, positions, gen, batch=16) -> dict:
+def teacher_forced(model, tok, eps, window, sampling: Sampling, positions, gen, batch=16,
+                   text_as: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
+    """Next-frame figures from real context; `text_as` (ids [T], valid [T]) replaces every
+    position's text (another world's description: what the text is worth)."""
     out = {k: [] for k in ("psnr", "ssim", "copy", "ae", "lsd", "lsd_copy")}
     for i in range(0, len(positions), batch):
         pos = positions[i: i + batch]
         hist = history_at(eps, pos, window, model.cfg)
         text, valid = _batch_text(eps, pos)
+        if text_as is not None:
+            text, valid = text_as[0].expand_as(text), text_as[1].expand_as(valid)
         act = torch.stack([eps[e].action[t] for e, t in pos])
         v, a = sampling(model, hist, act, text, valid, gen)
         pred = tok.video.decode(v)
@@ -125,7 +131,8 @@ def teacher_forced(model, tok, eps, window, sampling: Sampling, positions, gen, 
         out["copy"].append(psnr_db(prev, real))
         out["ae"].append(psnr_db(ae, real))
         if a is not None and eps[0].audio_wave is not None:
-            wav = tok.audio.decode(a).clamp(-1, 1)
+            O, S = tok.audio.cfg.overlap, tok.audio.cfg.samples_per_frame
+            wav = tok.audio.decode(a).clamp(-1, 1)[..., O:O + S]  # the frame's own samples of its window
             real_w = torch.stack([eps[e].audio_wave[t] for e, t in pos])
             prev_w = torch.stack([eps[e].audio_wave[t - 1] for e, t in pos])
             out["lsd"].append(log_spectral_distance_db(wav, real_w))
@@ -297,9 +304,15 @@ def heldout_episodes(meta: dict, data: str | None, need: int, count: int, split:
 def evaluate(checkpoint: str, data: str | None = None, steps: int = 1, frames: int = 256,
              starts: int = 32, stability_frames: int = 1000, report: str | None = None, seed: int = 0,
              horizons: tuple[int, ...] = HORIZONS, guidance: float = 1.0, solver: str = "euler",
-             split: str = "val", episodes: int = 12, revisit: str | None = None, revisit_count: int = 8) -> dict:
+             split: str = "val", episodes: int = 12, revisit: str | None = None, revisit_count: int = 8,
+             world: str | None = None, contrast_text: str | None = None, loaded: tuple | None = None) -> dict:
+    """One world's figures (`world` of a checkpoint of several; default its first). With
+    `contrast_text` (another world's description) also text_delta_psnr_db: the teacher-forced
+    PSNR with the true text minus with that one, on the same positions and noise. `loaded`: the
+    (model, meta) of `checkpoint`, already loaded."""
     t0 = time.perf_counter()
-    model, meta = load_world_model(checkpoint)
+    model, meta = loaded if loaded is not None else load_world_model(checkpoint)
+    meta = select_world(meta, world)
     tok = load_world_tokenizers(meta)
     sampling = Sampling(steps, solver, guidance)
     window = model.cfg.frames - 1
@@ -312,7 +325,12 @@ def evaluate(checkpoint: str, data: str | None = None, steps: int = 1, frames: i
     # teacher-forced positions spread over all episodes
     all_pos = [(e, t) for e, ep in enumerate(eps) for t in range(1, len(ep.video))]
     pick = rng.choice(len(all_pos), size=min(frames, len(all_pos)), replace=False)
-    tf = teacher_forced(model, tok, eps, window, sampling, [all_pos[i] for i in sorted(pick)], gen)
+    tf_pos = [all_pos[i] for i in sorted(pick)]
+    tf = teacher_forced(model, tok, eps, window, sampling, tf_pos, torch.Generator().manual_seed(seed))
+    tf_other = None
+    if contrast_text is not None:
+        other = tok.text_ids([contrast_text], model.cfg.text_len)
+        tf_other = teacher_forced(model, tok, eps, window, sampling, tf_pos, torch.Generator().manual_seed(seed), text_as=other)
 
     long_eps = [e for e, ep in enumerate(eps) if len(ep.video) >= window + 2 + max_h]
     if not long_eps:
@@ -354,8 +372,11 @@ def evaluate(checkpoint: str, data: str | None = None, steps: int = 1, frames: i
         "action_psnr_h8_true_db": round(roll8[-1], 2), "action_psnr_h8_shuffled_db": round(roll_shuf[-1], 2),
         "action_delta_psnr_db": round(roll8[-1] - roll_shuf[-1], 2),
     }
+    if tf_other is not None:
+        res.update({"text_delta_psnr_db": round(tf["psnr"] - tf_other["psnr"], 2), "contrast_text": contrast_text})
     if "lsd" in tf:
         res.update({"audio_lsd_db": round(tf["lsd"], 2), "audio_lsd_copy_last_db": round(tf["lsd_copy"], 2)})
+        res.update(audio_figures(model, tok, eps, window, sampling, history_at, _batch_text, gen))
     if gen_stats is not None:
         inside = ((gen_stats >= lo) & (gen_stats <= hi)).all(-1).float()
         last = gen_stats[-100:]
@@ -409,8 +430,15 @@ def format_eval(res: dict) -> str:
                      f"(gain {res['rollout_gain_over_hold_db'][h]:+.2f})")
     lines.append(f"  {'action delta at horizon 8':<38}{res['action_delta_psnr_db']:>+8.2f} dB   "
                  f"(true {res['action_psnr_h8_true_db']:.2f}, shuffled {res['action_psnr_h8_shuffled_db']:.2f}, {res['rollout_starts']} starts)")
+    if "text_delta_psnr_db" in res:
+        lines.append(f"  {'text delta (true - other world text)':<38}{res['text_delta_psnr_db']:>+8.2f} dB")
     if "audio_lsd_db" in res:
         lines.append(f"  {'audio log-spectral distance':<38}{res['audio_lsd_db']:>8.2f} dB   (copy-last {res['audio_lsd_copy_last_db']:.2f})")
+    if "audio_edge_click_db" in res:
+        lines.append(f"  {'audio edge clicks':<38}{res['audio_edge_click_db']:>+8.2f} dB   (real {res['real_edge_click_db']:+.2f}, "
+                     f"{res['audio_rollouts']} streams)")
+    if res.get("shot_audio_recall") is not None:
+        lines.append(f"  {'shots heard in generated sound':<38}{res['shot_audio_recall']:>8.3f}     ({res['shots']} shots)")
     if "stability" in res:
         s = res["stability"]
         lines.append(f"  {'stability, ' + str(s['frames']) + ' frames':<38}mean {s['gen_mean_last100']:.3f} (real {s['real_mean']:.3f}), "
@@ -438,10 +466,19 @@ def format_eval(res: dict) -> str:
 
 def run_eval(checkpoint: str, data: str | None, steps: int, frames: int, starts: int, stability_frames: int,
              report: str | None, horizons: tuple[int, ...] = HORIZONS, guidance: float = 1.0, solver: str = "euler",
-             split: str = "val", episodes: int = 12, revisit: str | None = None, revisit_count: int = 8) -> dict:
-    res = evaluate(checkpoint, data, steps, frames, starts, stability_frames, report, horizons=horizons,
-                   guidance=guidance, solver=solver, split=split, episodes=episodes, revisit=revisit,
-                   revisit_count=revisit_count)
+             split: str = "val", episodes: int = 12, revisit: str | None = None, revisit_count: int = 8,
+             world: str | None = None) -> dict:
+    """One world (a one-world checkpoint, or `world`), else every world of the checkpoint."""
+    kw = dict(steps=steps, frames=frames, starts=starts, stability_frames=stability_frames, horizons=horizons,
+              guidance=guidance, solver=solver, split=split, episodes=episodes, revisit_count=revisit_count)
+    if world is None and "worlds" in read_checkpoint_meta(resolve_checkpoint(checkpoint)):
+        from liveworld.eval.worlds import evaluate_worlds, format_worlds
+
+        res = evaluate_worlds(checkpoint, data=data, **kw)
+        print(format_worlds(res))
+        print(json.dumps(res))
+        return res
+    res = evaluate(checkpoint, data, report=report, revisit=revisit, world=world, **kw)
     print(format_eval(res))
     print(json.dumps(res))
     return res

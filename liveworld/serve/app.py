@@ -4,6 +4,9 @@ Protocol on /ws (all client messages are JSON text, at most MAX_MESSAGE_BYTES):
     {"type": "keys", "keys": ["KeyW", "Space"], "t": <client ms>}   the keys held now
     {"type": "text", "text": "..."}                                  change the text condition
     {"type": "reset"}                                                start over
+    {"type": "reset", "prompt": "..."}                               start over from this text alone
+A checkpoint of several worlds serves each: /info?world=NAME and /ws?world=NAME (default: the
+first); /info lists them all under "worlds".
     {"type": "ping", "t": <client ms>}                               answered with "pong"
 The server answers a bad message (not JSON, NaN or Infinity, nested deeper than MAX_DEPTH, a
 wrong field) with {"type": "error", "message": ...} and keeps serving; `liveworld play` has
@@ -32,7 +35,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from liveworld.engine.runner import WorldEngine
 from liveworld.serve.access import Access, AccessMiddleware
 from liveworld.serve.worker import EXPIRED, Client, FrameMessage, ModelWorker, Notice
-from liveworld.tokenizers.action import DOOM_KEYMAP
+from liveworld.tokenizers.action import keymap_for_names
 
 STATIC = Path(__file__).parent / "static"
 MAX_MESSAGE_BYTES = 4096
@@ -56,12 +59,7 @@ def _depth(x, limit: int, level: int = 1) -> int:
 
 
 def keymap_for(engine: WorldEngine) -> dict[str, str]:
-    names = engine.action_space.names
-    if all(n in names for n in set(DOOM_KEYMAP.values())):
-        return dict(DOOM_KEYMAP)
-    # any other world: digits and letters in the order of its actions
-    keys = [f"Digit{i}" for i in range(1, 10)] + [f"Key{c}" for c in "QWERTYUIOPASDFGHJKLZXCVBNM"]
-    return {k: n for k, n in zip(keys, names)}
+    return keymap_for_names(engine.action_space.names)
 
 
 def encode_frame(msg: FrameMessage) -> bytes:
@@ -110,6 +108,15 @@ def parse_message(raw: str, keymap: dict[str, str]) -> tuple[str, dict]:
         except UnicodeEncodeError:
             raise ValueError('"text" has a lone surrogate (\\ud800-\\udfff escape); send valid Unicode') from None
         return "text", {"text": text}
+    if kind == "reset" and msg.get("prompt") is not None:  # start over from text alone
+        prompt = msg["prompt"]
+        if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > MAX_TEXT_CHARS:
+            raise ValueError(f'"prompt" must be a non-empty string of at most {MAX_TEXT_CHARS} characters')
+        try:
+            prompt.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError('"prompt" has a lone surrogate (\\ud800-\\udfff escape); send valid Unicode') from None
+        return kind, {"t": _finite(msg.get("t")), "prompt": prompt}
     if kind in ("reset", "ping"):
         return kind, {"t": _finite(msg.get("t"))}
     raise ValueError(f"unknown message type {kind!r}; expected keys, text, reset or ping")
@@ -124,40 +131,71 @@ def _finite(t) -> float | None:
     return t if math.isfinite(t) else None
 
 
-def create_app(engine: WorldEngine, fps: float | None = None, max_clients: int = 4, seed: int = 0,
-               access: Access | None = None, api_docs: bool = False, idle_timeout: float = 120.0) -> FastAPI:
-    """The app, behind `access` (default: loopback only, no token). api_docs serves /docs and
-    /openapi.json (off by default: they tell a stranger what to send). A client that sends
-    nothing for idle_timeout seconds loses its slot (serve/worker.py)."""
-    worker = ModelWorker(engine, fps, max_clients, seed, idle_timeout)
-    keymap = keymap_for(engine)
+def create_app(engine: WorldEngine | dict[str, WorldEngine], fps: float | None = None, max_clients: int = 4, seed: int = 0,
+               access: Access | None = None, api_docs: bool = False, idle_timeout: float = 120.0,
+               prompt: str | None = None) -> FastAPI:
+    """The app, behind `access` (default: loopback only, no token). `engine`: one world, or
+    {name: engine} for the worlds of one checkpoint (the page offers them; each has its own
+    model thread and players). api_docs serves /docs and /openapi.json (off by default: they
+    tell a stranger what to send). A client that sends nothing for idle_timeout seconds loses
+    its slot (serve/worker.py). `prompt`: players start from this text alone (not from real
+    opening frames)."""
+    engines = engine if isinstance(engine, dict) else {engine.world: engine}
+    first = next(iter(engines))
+    workers = {w: ModelWorker(e, fps, max_clients, seed, idle_timeout, prompt=prompt) for w, e in engines.items()}
+    keymaps = {w: keymap_for(e) for w, e in engines.items()}
+    worker = workers[first]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        worker.start()
+        for wk in workers.values():
+            wk.start()
         yield
-        worker.stop()
+        for wk in workers.values():
+            wk.stop()
 
     docs = {} if api_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
     app = FastAPI(title="liveworld", lifespan=lifespan, **docs)
     app.state.worker = worker
+    app.state.workers = workers
     app.state.access = access or Access()
     app.add_middleware(AccessMiddleware, access=app.state.access)
+
+    def pick(world: str | None) -> str:
+        if world is None or world == "":
+            return first
+        if world not in engines:
+            raise KeyError(f"no world {world!r} here; the worlds are {', '.join(engines)}")
+        return world
 
     @app.get("/", response_class=HTMLResponse)
     async def page() -> str:
         return (STATIC / "index.html").read_text()
 
     @app.get("/info")
-    async def info() -> JSONResponse:
-        w, h = engine.frame_size
-        return JSONResponse({"world": engine.meta["world"]["world"], "width": w, "height": h, "fps": 1.0 / worker.period,
-                             "sample_rate_hz": engine.sample_rate_hz, "keymap": keymap, "steps": engine.steps,
-                             "actions": engine.action_space.names, "description": engine.meta["world"].get("description", "")})
+    async def info(world: str | None = None) -> JSONResponse:
+        try:
+            name = pick(world)
+        except KeyError as e:
+            return JSONResponse({"error": str(e.args[0])}, status_code=404)
+        e = engines[name]
+        w, h = e.frame_size
+        return JSONResponse({"world": name, "width": w, "height": h, "fps": 1.0 / workers[name].period,
+                             "sample_rate_hz": e.sample_rate_hz, "keymap": keymaps[name], "steps": e.steps,
+                             "actions": e.action_space.names, "description": e.description,
+                             "worlds": [{"name": n, "description": x.description, "width": x.frame_size[0],
+                                         "height": x.frame_size[1]} for n, x in engines.items()]})
 
     @app.websocket("/ws")
-    async def ws(socket: WebSocket) -> None:
+    async def ws(socket: WebSocket, world: str | None = None) -> None:
         await socket.accept()
+        try:
+            name = pick(world)
+        except KeyError as e:
+            await socket.send_text(json.dumps({"type": "error", "message": str(e.args[0])}))
+            await socket.close()
+            return
+        worker, keymap = workers[name], keymaps[name]
         client: Client | None = worker.add(asyncio.get_running_loop())
         if client is None:
             await socket.send_text(json.dumps({"type": "error", "message": f"the server is full ({max_clients} players); try later"}))
@@ -189,6 +227,7 @@ def create_app(engine: WorldEngine, fps: float | None = None, max_clients: int =
                         await socket.send_text(json.dumps({"type": "error", "message": f"reset at most once every {RESET_INTERVAL_S:.0f} s"}))
                         continue
                     client.reset, client.last_reset = True, now
+                    client.prompt = payload.get("prompt")
                 elif kind == "ping":
                     await socket.send_text(json.dumps({"type": "pong", "t": payload["t"]}))
         except (WebSocketDisconnect, RuntimeError):

@@ -31,9 +31,9 @@ def _one_line_for_bad_utf8(record: logging.LogRecord) -> bool:
     return True
 
 
-def serve(engine: WorldEngine, host: str = "127.0.0.1", port: int = 8000, fps: float | None = None, seed: int = 0,
+def serve(engine: WorldEngine | dict[str, WorldEngine], host: str = "127.0.0.1", port: int = 8000, fps: float | None = None, seed: int = 0,
           token: str | None = None, allow_origins: tuple[str, ...] = (), api_docs: bool = False, max_clients: int = 4,
-          idle_timeout: float = 120.0) -> None:
+          idle_timeout: float = 120.0, prompt: str | None = None) -> None:
     """Serves the page and the stream. A loopback bind answers only to loopback names and pages;
     any other bind needs a token on every connection (serve/access.py): the given one, or a new
     one printed in the URL."""
@@ -47,8 +47,8 @@ def serve(engine: WorldEngine, host: str = "127.0.0.1", port: int = 8000, fps: f
     except ValueError as e:
         raise LiveworldError(str(e)) from None
     app = create_app(engine, fps, max_clients=max_clients, seed=seed, access=access, api_docs=api_docs,
-                     idle_timeout=idle_timeout)
-    name = engine.meta["world"]["world"]
+                     idle_timeout=idle_timeout, prompt=prompt)
+    name = ", ".join(engine) if isinstance(engine, dict) else engine.world
     if access.token is None:
         print(f"liveworld: {name} at http://{'localhost' if is_loopback(host) else host}:{port}/  (Ctrl+C to stop)", flush=True)
     else:
@@ -94,13 +94,18 @@ def actions_from_file(path: str, frames: int) -> list[list[str]]:
     return [rows[i % len(rows)] for i in range(frames)]
 
 
-def headless(engine: WorldEngine, frames: int, actions: str, out: str, seed: int = 0, scale: int = 4) -> dict:
+AAC_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+
+
+def headless(engine: WorldEngine, frames: int, actions: str, out: str, seed: int = 0, scale: int = 4,
+             prompt: str | None = None) -> dict:
+    """Streams `frames` frames into a video file; `prompt`: start from that text alone."""
     import av
 
     acts = random_actions(engine, frames, seed) if actions == "random" else actions_from_file(actions, frames)
     for row in acts:  # fail before writing anything
         engine.action_vector(row)
-    session = engine.new_session(seed=seed)
+    session = engine.new_session(seed=seed, prompt=prompt)
     w, h = engine.frame_size
     rate = engine.sample_rate_hz
     out_path = Path(out)
@@ -110,7 +115,9 @@ def headless(engine: WorldEngine, frames: int, actions: str, out: str, seed: int
     vs = container.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4",
                               rate=Fraction(engine.fps).limit_denominator(1000))
     vs.width, vs.height, vs.pix_fmt = w * scale, h * scale, "yuv420p"
-    audio_stream = container.add_stream("aac", rate=rate) if rate and engine.tok.audio is not None else None
+    audio_stream = container.add_stream("aac", rate=rate) if rate in AAC_RATES and engine.tok.audio is not None else None
+    if rate and rate not in AAC_RATES and engine.tok.audio is not None:
+        print(f"note: {engine.world} plays sound at {rate} Hz, which AAC cannot store; the video has no sound track")
     times = []
     pts = 0
     try:

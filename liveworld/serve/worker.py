@@ -43,6 +43,7 @@ class Client:
     action_t: float | None = None  # the client's timestamp of the latest key change
     text: str | None = None
     reset: bool = False
+    prompt: str | None = None  # the next session starts from this text alone (the page's prompt box)
     session: Session | None = None
     next_due: float = 0.0
     frames: int = 0
@@ -87,8 +88,9 @@ class Notice:
 
 class ModelWorker(threading.Thread):
     def __init__(self, engine: WorldEngine, fps: float | None = None, max_clients: int = 4, seed: int = 0,
-                 idle_timeout: float = 120.0):
+                 idle_timeout: float = 120.0, prompt: str | None = None):
         super().__init__(daemon=True, name="liveworld-model")
+        self.prompt = prompt  # a new player's first session starts from this text alone
         self.engine = engine
         self.period = 1.0 / (fps or engine.fps)
         self.max_clients = max_clients
@@ -187,7 +189,12 @@ class ModelWorker(threading.Thread):
         if c.reset:
             c.resets += 1
         c.reset = False
-        c.session = self.engine.new_session(seed=self.seed + c.resets, text=c.text)
+        prompt, c.prompt = c.prompt, None
+        if prompt is None and c.resets == 0:
+            prompt = self.prompt
+        if prompt is not None:
+            c.text = prompt
+        c.session = self.engine.new_session(seed=self.seed + c.resets, text=c.text, prompt=prompt)
         c.next_due = time.perf_counter() + self.promised_period
         self._deliver(c, FrameMessage(c.session.opening, None, 0, 0.0, None, c.missed, c.session.text, 1 / self.promised_period))
 

@@ -41,6 +41,62 @@ DOOM_KEYMAP: dict[str, str] = {
 }
 
 
+# Atari's minimal action sets name joystick moves; keys press the parts of a name (UP + RIGHT +
+# FIRE -> UPRIGHTFIRE), `compose` joins what is held into the name the game knows.
+ATARI_KEYMAP: dict[str, str] = {
+    "ArrowUp": "UP", "KeyW": "UP", "ArrowDown": "DOWN", "KeyS": "DOWN",
+    "ArrowLeft": "LEFT", "KeyA": "LEFT", "ArrowRight": "RIGHT", "KeyD": "RIGHT", "Space": "FIRE",
+}
+# MiniGrid / BabyAI: turn, step, and act on the cell ahead.
+GRID_KEYMAP: dict[str, str] = {
+    "ArrowLeft": "left", "KeyA": "left", "ArrowRight": "right", "KeyD": "right", "ArrowUp": "forward", "KeyW": "forward",
+    "KeyP": "pickup", "KeyO": "drop", "Space": "toggle", "Enter": "done",
+}
+IDLE_NAMES = ("NOOP", "done")  # what a discrete world does when no key is held (MiniGrid has no NOOP; "done" does nothing)
+
+
+def keymap_for_names(names: Sequence[str]) -> dict[str, str]:
+    """Browser key code -> the part of an action name it presses, for a world's action names:
+    Doom's buttons, Atari's joystick, MiniGrid's moves, else digits and letters in order."""
+    if all(n in names for n in set(DOOM_KEYMAP.values())):
+        return dict(DOOM_KEYMAP)
+    parts = {p for n in names for p in _parts(n)}
+    for keymap in (ATARI_KEYMAP, GRID_KEYMAP):
+        usable = {k: v for k, v in keymap.items() if v in parts}
+        if usable:
+            return usable
+    keys = [f"Digit{i}" for i in range(1, 10)] + [f"Key{c}" for c in "QWERTYUIOPASDFGHJKLZXCVBNM"]
+    return {k: n for k, n in zip(keys, names)}
+
+
+def _parts(name: str) -> list[str]:
+    """UPRIGHTFIRE -> [UP, RIGHT, FIRE]; a name that is no joystick move is its own part."""
+    out, rest = [], name
+    while rest:
+        for p in ("UP", "DOWN", "LEFT", "RIGHT", "FIRE"):
+            if rest.startswith(p):
+                out.append(p)
+                rest = rest[len(p):]
+                break
+        else:
+            return [name]
+    return out
+
+
+def compose(held: Sequence[str], names: Sequence[str]) -> list[str]:
+    """The held parts as one action of a discrete world: their joystick name if the game has it
+    (UP + FIRE -> UPFIRE), else the first held part that is an action, else the idle action."""
+    order = ("UP", "DOWN", "LEFT", "RIGHT", "FIRE")
+    joined = "".join(p for p in order if p in held)
+    if joined in names:
+        return [joined]
+    for h in held:
+        if h in names:
+            return [h]
+    idle = next((n for n in IDLE_NAMES if n in names), names[0])
+    return [idle]
+
+
 class ActionEncoder:
     def __init__(self, space: ActionSpace):
         if space.kind not in ACTION_KINDS:

@@ -284,19 +284,20 @@ class AudioStream:
         return torch.cat([self.push(w) for w in windows], -1)
 
 
-def edge_click_db(stream: torch.Tensor, S: int) -> float:
-    """Clicks at the frame rate: 10 log10 of the mean squared sample step across the joins
-    between consecutive frames (every S samples of a stream [C, L]) over the mean squared step
-    inside frames. Real sound has no reason to jump at a join: about 0 dB; a codec that codes
-    frames alone is audibly above."""
+def edge_click_db(stream: torch.Tensor, S: int, lag: int = 0) -> float:
+    """Clicks at the frame rate: 10 log10 of the mean squared sample step at frame edges over
+    that at mid-frame, in a stream [C, L] whose frame t begins at sample t * S + lag (a lapped
+    player lags by O). Real sound has no reason to change at an edge: about 0 dB; a codec that
+    codes frames alone is audibly above, one that blurs its joins below."""
     d = stream[:, 1:] - stream[:, :-1]  # d[:, i] is the step from sample i to i + 1
-    joins = torch.arange(S - 1, d.shape[1], S)
-    at = torch.zeros(d.shape[1], dtype=torch.bool)
-    at[joins] = True
-    if not at.any() or at.all():
+    edges = torch.arange(S + lag - 1, d.shape[1], S)
+    mids = edges - S // 2
+    keep = mids >= 0
+    edges, mids = edges[keep], mids[keep]
+    if len(edges) == 0:
         return 0.0
-    e_join, e_in = d[:, at].square().mean().item(), d[:, ~at].square().mean().item()
-    return 10 * math.log10((e_join + 1e-12) / (e_in + 1e-12))
+    e_edge, e_mid = d[:, edges].square().mean().item(), d[:, mids].square().mean().item()
+    return 10 * math.log10((e_edge + 1e-12) / (e_mid + 1e-12))
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
@@ -351,6 +352,22 @@ def codec_loss(recon: torch.Tensor, x: torch.Tensor, wave_weight: float = 30.0, 
     w = 1 + edge_weight * torch.exp(-torch.minimum(pos, S - 1 - pos) / edge_samples)
     wave = ((recon - x).abs() * w).mean() / w.mean()
     return wave_weight * wave + stft_loss(recon, x)
+
+
+def lapped_loss(model: "AudioCodec", pair: torch.Tensor) -> torch.Tensor:
+    """Training loss of a lapped codec on consecutive windows pair [B, 2, C, S + 2O]: each
+    window's reconstruction (`codec_loss`), plus the stream a listener hears where they meet:
+    the two decodes cross-faded as `AudioStream` plays them, against the real samples there. So
+    the decoder learns windows whose cross-fade is the sound, not an average of two guesses."""
+    B, _, C, W = pair.shape
+    S, O = model.cfg.samples_per_frame, model.cfg.overlap
+    x = pair.flatten(0, 1)
+    y = model(x)[0]
+    yp, xp = y.view(B, 2, C, W), x.view(B, 2, C, W)
+    ramp = (torch.arange(2 * O, device=x.device, dtype=x.dtype) + 0.5) / (2 * O)
+    joined = yp[:, 0, :, S: S + 2 * O] * (1 - ramp) + yp[:, 1, :, : 2 * O] * ramp
+    real = xp[:, 0, :, S: S + 2 * O]
+    return codec_loss(y, x, edge_weight=0.0) + 30.0 * F.l1_loss(joined, real) + stft_loss(joined, real)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -454,7 +471,7 @@ def audio_metrics(model: AudioCodec, val: torch.Tensor, batch: int = 256) -> dic
         "audio_onset_precision": round(_matched(oy_strict, find_onsets(ex, ONSET_JUMP_DB - ONSET_SLACK_DB), len(ex)), 4),
         "audio_onsets": int(len(ox)),
         "audio_edge_jump_ratio": round((_edge_jump(yf) + 1e-4) / (_edge_jump(xf) + 1e-4), 3),  # +1e-4 (3 LSB): silence gives 1
-        "audio_edge_click_db": round(edge_click_db(ys, S), 3),
+        "audio_edge_click_db": round(edge_click_db(ys, S, lag=O), 3),
         "real_edge_click_db": round(edge_click_db(xs, S), 3),
     }
 

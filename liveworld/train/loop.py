@@ -63,14 +63,39 @@ def _dist_setup() -> tuple[int, int, torch.device]:
     return rank, world, device
 
 
+@torch.no_grad()
+def init_from(model: OmniWorldModel, start: OmniWorldModel, world: str, union) -> None:
+    """`model` takes `start`'s weights wherever the shapes agree; the action projections, wider
+    in a model over several worlds, take the start's columns into `world`'s block of the union
+    (the other worlds' columns start at zero: their actions begin as 'no action'); a larger text
+    table keeps the start's rows."""
+    own = start.state_dict()
+    cols = union.block(world) if union is not None and world in union.encoders else slice(0, start.cfg.action_dim)
+    for name, p in model.state_dict().items():
+        q = own.get(name)
+        if q is None:
+            continue
+        if q.shape == p.shape:
+            p.copy_(q)
+        elif name.endswith("weight") and q.ndim == 2 and q.shape[0] == p.shape[0] and q.shape[1] == cols.stop - cols.start:
+            p.zero_()
+            p[:, cols] = q
+        elif q.ndim == 2 and q.shape[1] == p.shape[1] and q.shape[0] < p.shape[0]:  # text rows
+            p[: q.shape[0]] = q
+        else:
+            raise LiveworldError(f"cannot start from a model whose {name} is {tuple(q.shape)}: this run's is {tuple(p.shape)}")
+
+
 def micro_generator(seed: int, step: int, micro: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + step) * 4099 + micro)
 
 
 def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = False,
-          progress: bool = True, max_steps: int | None = None, teacher_path: str | None = None) -> dict:
+          progress: bool = True, max_steps: int | None = None, teacher_path: str | None = None,
+          init: str | None = None) -> dict:
     """Trains a world model into `out`. With `teacher_path` (distillation) the model starts from
-    that world's weights and the frozen teacher supplies the guidance targets."""
+    that world's weights and the frozen teacher supplies the guidance targets. With `init` a new
+    run starts from another world's weights and model config (`init_from`)."""
     rank, world, device = _dist_setup()
     out_path = Path(out)
     ckpt = out_path / "checkpoint"
@@ -101,6 +126,10 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
         if wd is None:
             wd = encoded()
     lat = next(iter(wd.lats.values()))
+    start = None
+    if init is not None and state is None:
+        start, start_meta = load_world_model(init)
+        cfg = start.cfg
     if state is None and teacher_path is None:  # a new run: the shapes come from the tokenizers and data
         fitted = fit_to_tokens(cfg, lat, max(t.text.vocab_size for t in wd.toks.values()))
         if fitted != cfg and rank == 0:
@@ -130,6 +159,10 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
         teacher.requires_grad_(False)
         model.load_state_dict(teacher.state_dict())
         teacher_path = tmeta["path"]
+    if start is not None:
+        init_from(model, start, start_meta["world"]["world"], wd.union)
+        if rank == 0:
+            print(f"started from {start_meta['path']}")
     decay, no_decay = [], []
     for n, p in model.named_parameters():
         (decay if p.ndim >= 2 and "embed" not in n else no_decay).append(p)

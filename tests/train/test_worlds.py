@@ -82,3 +82,23 @@ def test_text_start_clips_feed_what_a_prompt_start_feeds(tiny_worlds, tmp_path):
     assert torch.equal(seen["text"], clip["prompt"])
     assert seen["prev"][:, 0].abs().sum() == 0 and seen["aprev"][:, 0].abs().sum() == 0
     assert seen["prev"][:, 1:].abs().sum() > 0  # later frames follow real (noised) frames
+
+
+def test_a_model_of_several_worlds_starts_from_a_one_world_model(tiny_world, tiny_run, tiny_worlds, tmp_path):
+    """`train --init`: the one-world model's weights, its action columns in its world's block."""
+    import dataclasses
+
+    from liveworld.train.config import preset
+    from liveworld.train.loop import train
+    from liveworld.world import load_world_model
+
+    _, data, tok = tiny_worlds
+    run = preset("tiny")
+    run = dataclasses.replace(run, train=dataclasses.replace(run.train, steps=1, lr=1e-12, warmup_steps=1, ema_decay=0.0))
+    train(data, str(tmp_path / "run"), run, str(tok), progress=False, init=str(tiny_run))
+    one, _ = load_world_model(tiny_run)
+    many, meta = load_world_model(tmp_path / "run")
+    assert meta["config"]["action_dim"] == 15 and one.cfg.action_dim == 8
+    w_one, w_many = one.action_in.weight, many.action_in.weight
+    assert torch.allclose(w_many[:, :8], w_one, atol=1e-6) and w_many[:, 8:].abs().max() < 1e-6
+    assert torch.allclose(many.video_out.weight, one.video_out.weight, atol=1e-6)
