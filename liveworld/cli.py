@@ -86,6 +86,13 @@ def _train(args: argparse.Namespace) -> None:
     train(args.data, args.out, run, tokenizers, resume=args.resume, init=args.init)
 
 
+def trained_on(meta: dict) -> str | None:
+    """The data sets a checkpoint trained on, DIR1,DIR2,...: every world's."""
+    worlds = meta.get("worlds") or ({"": meta["world"]} if "world" in meta else {})
+    dirs = [w.get("dataset") for w in worlds.values() if w.get("dataset")]
+    return ",".join(dirs) or None
+
+
 def _distill(args: argparse.Namespace) -> None:
     import dataclasses
 
@@ -99,7 +106,7 @@ def _distill(args: argparse.Namespace) -> None:
 
     if args.resume:
         meta = read_checkpoint_meta(resolve_checkpoint(args.out), "world_model") if (Path(args.out) / "checkpoint").exists() else {}
-        data = args.data or meta.get("world", {}).get("dataset")
+        data = args.data or trained_on(meta)
         if not data:
             raise LiveworldError(f"nothing to resume in {args.out}; drop --resume to start")
         train(data, args.out, None, "", resume=True)
@@ -116,7 +123,7 @@ def _distill(args: argparse.Namespace) -> None:
     if args.dry_run:
         print(json.dumps(dataclasses.asdict(run), indent=2))
         return
-    data = args.data or meta["world"].get("dataset")
+    data = args.data or trained_on(meta)
     if not data:
         raise LiveworldError("pass --data DIR: the teacher's checkpoint does not name its dataset")
     from liveworld.data.info import check_dataset

@@ -55,6 +55,8 @@ def frame_size_for(native: tuple[int, int], downsample: int, tokens: int) -> tup
 PRESETS = {
     "default": VideoAutoencoderConfig(),
     "tiny": VideoAutoencoderConfig(latent_channels=4, channels=(8, 16, 16), blocks=(1, 1, 1)),
+    # 16x smaller per side: Doom at 128x96 on the same 8x6 grid (48 tokens) as 64x48 at 8x
+    "x16": VideoAutoencoderConfig(channels=(32, 64, 96, 128), blocks=(1, 1, 1, 1), frame_size=(128, 96)),
 }
 
 
