@@ -180,10 +180,11 @@ class ActionEncoder:
 
 
 class ActionUnion:
-    """Several worlds' action spaces as one vector, for one model over many worlds: world w owns
-    the columns offset(w) .. offset(w) + n_w of a vector of width sum(n_w), in the order the
-    worlds are given, and leaves the others at 0. The model's action projection is then one
-    table whose rows are every world's actions (Doom's ATTACK and Atari's FIRE stay apart).
+    """Several worlds' action spaces as one vector, for one model over many worlds: each distinct
+    action space owns the columns offset .. offset + n of a vector of width sum(n), in the order
+    the worlds are given, and a world's actions fill its space's columns, leaving the others at
+    0. Worlds with the same space (two Doom scenarios) share its columns, so Doom's ATTACK is one
+    row of the model's action table wherever it is pressed, and Atari's FIRE another.
 
         union = ActionUnion({"doom:deathmatch": doom_space, "atari:Breakout": atari_space})
         v = union.encode("atari:Breakout", actions)     # int [T, A_w] -> float [T, width]
@@ -195,10 +196,14 @@ class ActionUnion:
             raise LiveworldError("an action union needs at least one world")
         self.encoders = {w: ActionEncoder(s) for w, s in spaces.items()}
         self.offsets: dict[str, int] = {}
+        seen: dict[str, int] = {}
         at = 0
         for w, enc in self.encoders.items():
-            self.offsets[w] = at
-            at += enc.width
+            key = repr(sorted(enc.to_dict().items()))
+            if key not in seen:
+                seen[key] = at
+                at += enc.width
+            self.offsets[w] = seen[key]
         self.width = at
 
     def block(self, world: str) -> slice:

@@ -107,3 +107,16 @@ def test_action_union_round_trips_each_world_and_keeps_worlds_apart():
     assert again.offsets == union.offsets and again.width == union.width
     with pytest.raises(LiveworldError, match="not in this model"):
         union.encode("minigrid:Empty-8x8-v0", rows["atari:Breakout"])
+
+
+def test_worlds_of_one_action_space_share_its_columns():
+    from liveworld.data.episode import ActionSpace
+    from liveworld.tokenizers.action import ActionUnion
+
+    doom = ActionSpace("buttons", ["MOVE_FORWARD", "TURN_LEFT", "ATTACK"])
+    atari = ActionSpace("discrete", ["NOOP", "FIRE", "RIGHT", "LEFT"])
+    union = ActionUnion({"doom:deathmatch": doom, "atari:Breakout": atari, "doom:defend_the_center": doom})
+    assert union.width == 3 + 4
+    assert union.block("doom:defend_the_center") == union.block("doom:deathmatch") == slice(0, 3)
+    a = np.array([[0, 0, 1]])
+    assert torch.equal(union.encode("doom:deathmatch", a), union.encode("doom:defend_the_center", a))
