@@ -354,22 +354,6 @@ def codec_loss(recon: torch.Tensor, x: torch.Tensor, wave_weight: float = 30.0, 
     return wave_weight * wave + stft_loss(recon, x)
 
 
-def lapped_loss(model: "AudioCodec", pair: torch.Tensor) -> torch.Tensor:
-    """Training loss of a lapped codec on consecutive windows pair [B, 2, C, S + 2O]: each
-    window's reconstruction (`codec_loss`), plus the stream a listener hears where they meet:
-    the two decodes cross-faded as `AudioStream` plays them, against the real samples there. So
-    the decoder learns windows whose cross-fade is the sound, not an average of two guesses."""
-    B, _, C, W = pair.shape
-    S, O = model.cfg.samples_per_frame, model.cfg.overlap
-    x = pair.flatten(0, 1)
-    y = model(x)[0]
-    yp, xp = y.view(B, 2, C, W), x.view(B, 2, C, W)
-    ramp = (torch.arange(2 * O, device=x.device, dtype=x.dtype) + 0.5) / (2 * O)
-    joined = yp[:, 0, :, S: S + 2 * O] * (1 - ramp) + yp[:, 1, :, : 2 * O] * ramp
-    real = xp[:, 0, :, S: S + 2 * O]
-    return codec_loss(y, x, edge_weight=0.0) + 30.0 * F.l1_loss(joined, real) + stft_loss(joined, real)
-
-
 # ---------------------------------------------------------------------------------------------
 # Metrics, on the frames played back to back (as a listener hears them, frame edges included).
 

@@ -31,6 +31,16 @@ def server(tmp_path_factory):
     checkpoint = os.environ.get("LIVEWORLD_TEST_CHECKPOINT", str(BUNDLED_WORLD_DIR))
     if not (Path(checkpoint) / "config.json").exists() and not (Path(checkpoint) / "checkpoint").exists():
         pytest.skip("no bundled world to play")
+    yield from launch(checkpoint)
+
+
+@pytest.fixture(scope="module")
+def worlds_server(tiny_worlds):
+    yield from launch(str(tiny_worlds[0]))
+
+
+def launch(checkpoint: str):
+    """`liveworld play --checkpoint` on a free loopback port, until the test module ends."""
     port = free_port()
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     proc = subprocess.Popen([sys.executable, "-m", "liveworld.cli", "--threads", "1", "play", "--checkpoint", checkpoint,
@@ -175,3 +185,30 @@ def test_a_server_beyond_loopback_asks_every_connection_for_its_token():
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_the_world_picker_opens_each_world_at_its_shape_and_text_starts_it(worlds_server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page()
+            page.goto(worlds_server)
+            page.wait_for_function("window.lwFrames && window.lwFrames.length >= 1", timeout=60000)
+            options = page.eval_on_selector_all("#worlds option", "els => els.map(e => e.value)")
+            assert options == ["doom:deathmatch", "minigrid:Empty-8x8-v0"]
+            assert page.eval_on_selector("#world", "c => [c.width, c.height]") == [32, 24]
+            page.select_option("#worlds", "minigrid:Empty-8x8-v0")
+            page.wait_for_url("**world=minigrid*")
+            page.wait_for_function("window.lwFrames && window.lwFrames.length >= 1", timeout=60000)
+            assert page.eval_on_selector("#world", "c => [c.width, c.height]") == [24, 24]
+            assert "forward" in page.inner_text("#keys") and "toggle" in page.inner_text("#keys")
+            w, h = page.eval_on_selector("#world", "c => [c.clientWidth, c.clientHeight]")
+            assert w == h  # a square world shown square
+            page.fill("#prompt", "get to the green goal square")
+            page.click("#start")
+            page.wait_for_function("document.querySelector('#frame').textContent.length > 0", timeout=60000)
+            assert page.inner_text("#error") == ""
+        finally:
+            browser.close()
