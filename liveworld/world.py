@@ -64,5 +64,5 @@ def load_world_tokenizers(meta: dict) -> WorldTokenizers:
     w = meta["world"]
     union = ActionUnion.from_dict(meta["action_union"]) if "action_union" in meta else None
     return WorldTokenizers(Path(meta["path"]) / "tokenizers", ActionSpace.from_dict(w["action_space"]),
-                           frame_size=w.get("frame_size") if union is not None else None, union=union,
+                           frame_size=w.get("frame_size"), union=union,
                            world=w["world"] if union is not None else None)
