@@ -20,7 +20,7 @@ import torch
 
 from liveworld.tokenizers.audio import WINDOW_S, edge_click_db, find_onsets, log_energy_db
 
-SHOT_ACTIONS = ("ATTACK", "FIRE")  # the button that fires, by world
+SHOT_ACTIONS = ("ATTACK",)  # a gun's trigger (Doom); Atari's FIRE serves or launches, it is no shot
 
 
 @torch.no_grad()
@@ -57,7 +57,7 @@ def _frame_onsets(stream: torch.Tensor, S: int, rate: int, lag: int = 0) -> set[
 
 @torch.no_grad()
 def audio_figures(model, tok, eps, window: int, sampling, history_at, text_at, gen, horizon: int = 32) -> dict:
-    """audio_edge_click_db / real_edge_click_db and, for a world with a fire button,
+    """audio_edge_click_db / real_edge_click_db and, for a world with a trigger (Doom's ATTACK),
     shot_audio_recall (with the number of shots it counts) over rollouts of `horizon` frames."""
     cfg = tok.audio.cfg
     S, O = cfg.samples_per_frame, cfg.overlap
@@ -66,7 +66,7 @@ def audio_figures(model, tok, eps, window: int, sampling, history_at, text_at, g
     if not rolls:
         return {}
     names = tok.action_space.names
-    shot = next((names.index(n) for n in SHOT_ACTIONS if n in names), None)
+    shot = next((names.index(n) for n in SHOT_ACTIONS if n in names), None) if tok.action_space.kind == "buttons" else None
     gen_clicks, real_clicks, hits, shots = [], [], 0, 0
     for e, t, a, act in rolls:
         stream = tok.audio_stream().play(tok.audio.decode(a).clamp(-1, 1))  # [C, H * S], lagging by O samples
@@ -75,8 +75,7 @@ def audio_figures(model, tok, eps, window: int, sampling, history_at, text_at, g
         real_clicks.append(edge_click_db(real, S))
         if shot is None:
             continue
-        press = tok.actions.decode(act)[:, shot].numpy() if tok.action_space.kind == "buttons" else \
-            (tok.actions.decode(act)[:, 0].numpy() == shot).astype(np.int32)
+        press = tok.actions.decode(act)[:, shot].numpy()
         starts = [h for h in range(1, horizon - 1) if press[h] and not press[h - 1]]
         real_on, gen_on = _frame_onsets(real, S, rate), _frame_onsets(stream, S, rate, lag=O)
         for h in starts:
