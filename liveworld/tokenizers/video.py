@@ -48,7 +48,13 @@ def frame_size_for(native: tuple[int, int], downsample: int, tokens: int) -> tup
     if W <= 0 or H <= 0:
         raise LiveworldError(f"a frame size must be positive, got {native}")
     scale = min(1.0, (tokens / (W * H)) ** 0.5 * downsample)
-    side = lambda n: max(downsample, int(round(n * scale / downsample)) * downsample)  # noqa: E731
+
+    def side(n: int) -> int:
+        k = round(n * scale / downsample)
+        if k * downsample > n:
+            k = n // downsample
+        return max(1, k) * downsample
+
     return side(W), side(H)
 
 

@@ -54,3 +54,13 @@ def test_resize_frames_area_resize():
     x = resize_frames(frames.numpy(), (64, 48)).float() / 255
     assert x.shape == (2, 3, 48, 64) and 0 <= x.min() and x.max() <= 1
     assert torch.allclose(x.mean(), frames.float().mean() / 255, atol=1e-3)  # area averaging keeps the mean
+
+
+def test_each_world_keeps_its_aspect_ratio_at_about_the_same_token_count():
+    from liveworld.tokenizers.video import frame_size_for
+
+    assert frame_size_for((160, 120), 8, 48) == (64, 48)  # Doom 4:3, an 8x6 grid
+    assert frame_size_for((160, 210), 8, 48) == (48, 64)  # Atari, taller than wide: 6x8
+    assert frame_size_for((256, 256), 8, 48) == (56, 56)  # a BabyAI room, square: 7x7
+    assert frame_size_for((160, 120), 16, 48) == (128, 96)  # a 16x autoencoder: twice the pixels a side
+    assert frame_size_for((20, 12), 8, 48) == (16, 8)  # never under one latent a side (nor above native)
