@@ -11,7 +11,7 @@ from pathlib import Path
 
 from liveworld.common import LiveworldError
 
-BUNDLED_WORLD_DIR = Path(__file__).parent / "assets" / "worlds" / "doom-deathmatch"
+BUNDLED_WORLD_DIR = Path(__file__).parent / "assets" / "worlds" / "omni"
 
 
 def bundled_world() -> dict:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Reproduces the bundled world (liveworld/assets/worlds/doom-deathmatch) from nothing, on CPU.
+# Reproduces the bundled world (liveworld/assets/worlds/omni) from nothing, on CPU: first the Doom
+# world v4 (bundled until 2026-12-03, now the start of the model of four worlds), then scripts/make_omni_world.sh.
 # Each step resumes if it is killed and the same command is run again (record resumes by
 # itself; add --resume to the train and distill commands). Times measured on the 2-core CPU are in README.
 set -euo pipefail
@@ -14,4 +15,5 @@ $LW train --preset cpu --data datasets/doom-deathmatch --tokenizers runs/tokeniz
 $LW distill runs/world-v2 --out runs/world-v2-distill
 $LW --threads 2 distill runs/world-v2-distill --out runs/world-v4 --minutes 95 --data datasets/doom-deathmatch \
   --train.lr 3e-4 --train.p_self_rollout 0.25 --train.rollout_steps 1 --train.p_guidance 0.1
-$LW export runs/world-v4 --out liveworld/assets/worlds/doom-deathmatch
+$LW export runs/world-v4 --out runs/doom-world
+DOOM=runs/doom-world bash scripts/make_omni_world.sh

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=PASSIVE
 LW=.venv/bin/liveworld
-DOOM=liveworld/assets/worlds/doom-deathmatch
+DOOM=${DOOM:-runs/doom-world}  # the Doom world v4 (scripts/make_bundled_world.sh exports it there)
 $LW record --world doom:deathmatch --episodes 150 --steps 500 --seed 0 --out datasets/doom-deathmatch
 $LW --threads 1 record --world doom:defend_the_center --episodes 60 --steps 300 --seed 0 --out datasets/doom-defend_the_center
 $LW --threads 1 record --world atari:Breakout --episodes 60 --steps 300 --seed 0 --out datasets/atari-breakout
@@ -23,3 +23,6 @@ $LW --threads 1 train-tokenizer --modality video --data $ALL --out runs/omni/tok
 $LW --threads 1 train-tokenizer --modality audio --preset lapped --out runs/omni/tokenizers/audio --minutes 10 \
   --data datasets/doom-deathmatch,datasets/doom-defend_the_center,datasets/atari-breakout
 mkdir -p runs/omni/tokenizers && cp -r $DOOM/tokenizers/text runs/omni/tokenizers/text
+$LW --threads 2 train --preset cpu --data $ALL --tokenizers runs/omni/tokenizers --out runs/omni/world --init $DOOM \
+  --train.minutes 85 --train.lr 3e-4 --train.warmup_steps 50 --train.p_text_start 0.1 --train.micro_batch 2
+$LW export runs/omni/world --out liveworld/assets/worlds/omni

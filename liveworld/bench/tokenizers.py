@@ -96,12 +96,17 @@ def bench_tokenizers(checkpoint: str | None = None, data: str | None = None, fra
         "video_params_m": round(sum(p.numel() for p in video.parameters()) / 1e6, 3),
     }
     if (tok_dir / "audio").exists() and any(ep.has_audio for ep in eps):
-        from liveworld.tokenizers.audio import audio_metrics
+        from liveworld.tokenizers.audio import audio_metrics, frame_stream, frame_windows
 
         audio = load_tokenizer(tok_dir / "audio")
-        S = audio.cfg.samples_per_frame
-        clips = [ep.frame_audio(t).T for ep in eps for t in range(len(ep)) if ep.audio_offsets[t + 1] - ep.audio_offsets[t] == S]
-        a = torch.from_numpy(np.stack(clips[:frames]))  # [N, C, S] int16
+        S, C = audio.cfg.samples_per_frame, audio.cfg.channels
+        if audio.cfg.overlap_tokens:  # a lapped codec codes each frame's window, consecutive frames
+            a = torch.cat([frame_windows(frame_stream(torch.from_numpy(ep.audio.astype(np.float32)), len(ep), S, C),
+                                         S, audio.cfg.overlap) for ep in eps if ep.has_audio])[:frames]
+            a = a.round().clamp(-32768, 32767).to(torch.int16)
+        else:
+            clips = [ep.frame_audio(t).T for ep in eps for t in range(len(ep)) if ep.audio_offsets[t + 1] - ep.audio_offsets[t] == S]
+            a = torch.from_numpy(np.stack(clips[:frames]))  # [N, C, S] int16
         res.update({k: (round(v, 3) if isinstance(v, float) else v) for k, v in audio_metrics(audio, a).items()})
         a1 = a[:1].float() / 32768
         za = audio.encode(a1)
