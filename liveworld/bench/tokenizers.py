@@ -96,13 +96,12 @@ def bench_tokenizers(checkpoint: str | None = None, data: str | None = None, fra
         "video_params_m": round(sum(p.numel() for p in video.parameters()) / 1e6, 3),
     }
     if (tok_dir / "audio").exists() and any(ep.has_audio for ep in eps):
-        from liveworld.tokenizers.audio import audio_metrics, frame_stream, frame_windows
+        from liveworld.tokenizers.audio import audio_metrics, episode_windows
 
         audio = load_tokenizer(tok_dir / "audio")
-        S, C = audio.cfg.samples_per_frame, audio.cfg.channels
+        S = audio.cfg.samples_per_frame
         if audio.cfg.overlap_tokens:  # a lapped codec codes each frame's window, consecutive frames
-            a = torch.cat([frame_windows(frame_stream(torch.from_numpy(ep.audio.astype(np.float32)), len(ep), S, C),
-                                         S, audio.cfg.overlap) for ep in eps if ep.has_audio])[:frames]
+            a = torch.cat([episode_windows(ep.audio, len(ep), audio.cfg) for ep in eps if ep.has_audio])[:frames]
             a = a.round().clamp(-32768, 32767).to(torch.int16)
         else:
             clips = [ep.frame_audio(t).T for ep in eps for t in range(len(ep)) if ep.audio_offsets[t + 1] - ep.audio_offsets[t] == S]

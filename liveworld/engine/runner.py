@@ -370,9 +370,6 @@ class WorldEngine:
         sounds: list = [None] * len(sessions)
         with_audio = [i for i, (_, a) in enumerate(lat) if a is not None]
         if with_audio and self.tok.audio is not None:
-            for i in with_audio:
-                if sessions[i].audio_stream is None:
-                    sessions[i].audio_stream = self.tok.audio_stream()
             pcm = self.tok.decode_audio(torch.cat([lat[i][1] for i in with_audio]), [sessions[i].audio_stream for i in with_audio])
             for i, chunk in zip(with_audio, np.split(pcm, len(with_audio))):
                 sounds[i] = chunk

@@ -66,7 +66,7 @@ def encode_episode(ep: Episode, tok, text_len: int) -> EncodedEpisode:
     wave = None
     if enc["audio"] is not None and ep.has_audio:  # each frame's S samples, as the codec and the player have them
         S, C = tok.audio.cfg.samples_per_frame, tok.audio.cfg.channels
-        x = frame_stream(torch.from_numpy(ep.audio.astype(np.float32)), len(ep), S, C) / 32768
+        x = frame_stream(ep.audio, len(ep), S, C) / 32768
         wave = x.reshape(C, len(ep), S).transpose(0, 1).contiguous()
     ids, valid = tok.text_ids(enc["texts"], text_len)
     # a silent world's frames still carry the codec's silence: the model was trained on it

@@ -227,13 +227,6 @@ class ActionUnion:
             raise LiveworldError(f"union action vectors must be [T, {self.width}], got {list(v.shape)}")
         return self.encoders[world].decode(v[:, cols])
 
-    def widen(self, world: str, own: torch.Tensor) -> torch.Tensor:
-        """World vectors float [..., n_w] -> union vectors [..., width] (zero elsewhere)."""
-        cols = self.block(world)
-        out = own.new_zeros(*own.shape[:-1], self.width)
-        out[..., cols] = own
-        return out
-
     def for_world(self, world: str) -> "UnionActions":
         return UnionActions(self, world)
 

@@ -35,6 +35,7 @@ import itertools
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -229,12 +230,12 @@ class AudioCodec(nn.Module):
         return self._decode(zn, x.shape[-1]), z
 
 
-def frame_stream(audio: torch.Tensor, frames: int, S: int, channels: int) -> torch.Tensor:
-    """An episode's sound float [L, C'] -> [channels, frames * S]: resampled (linearly) so that
-    each frame has exactly S samples, whatever the world's rate (Atari's 2,048 samples a frame
-    become the codec's 1,260; the world then plays at S x fps), mono spread to every channel,
-    extra channels averaged away."""
-    x = audio.T.float()
+def frame_stream(audio: np.ndarray | torch.Tensor, frames: int, S: int, channels: int) -> torch.Tensor:
+    """An episode's sound [L, C'] (int16 or float, kept in its scale) -> float [channels,
+    frames * S]: resampled (linearly) so that each frame has exactly S samples, whatever the
+    world's rate (Atari's 2,048 samples a frame become the codec's 1,260; the world then plays
+    at S x fps), mono spread to every channel, extra channels averaged away."""
+    x = torch.as_tensor(np.asarray(audio, np.float32) if isinstance(audio, np.ndarray) else audio).T.float()
     if x.shape[0] != channels:
         x = x.mean(0, keepdim=True).expand(channels, -1)
     n = frames * S
@@ -252,6 +253,13 @@ def frame_windows(stream: torch.Tensor, S: int, O: int) -> torch.Tensor:
     T = L // S
     x = F.pad(stream[:, : T * S], (O, O))
     return x.unfold(1, S + 2 * O, S).permute(1, 0, 2).contiguous()
+
+
+def episode_windows(audio: np.ndarray, frames: int, cfg: AudioCodecConfig) -> torch.Tensor:
+    """An episode's int16 sound [L, C'] -> each frame's window as a lapped codec codes it,
+    float [frames, C, S + 2O] in int16 scale (`frame_stream`, then `frame_windows`)."""
+    S = cfg.samples_per_frame
+    return frame_windows(frame_stream(audio, frames, S, cfg.channels), S, cfg.overlap)
 
 
 class AudioStream:
@@ -440,7 +448,7 @@ def audio_metrics(model: AudioCodec, val: torch.Tensor, batch: int = 256) -> dic
     finally:
         model.train(was_training)
     xs = x[..., :S].permute(1, 0, 2).reshape(x.shape[1], -1)  # [C, N * S]: what the player's stream holds
-    ys = AudioStream(S, O).play(y) if O else y.permute(1, 0, 2).reshape(y.shape[1], -1)
+    ys = AudioStream(S, O).play(y)
     snr = 10 * math.log10((xs.square().sum().item() + 1e-10) / ((xs - ys).square().sum().item() + 1e-10))
     window = max(1, round(WINDOW_S * model.cfg.sample_rate_hz))
     ex, ey = log_energy_db(xs, window), log_energy_db(ys, window)

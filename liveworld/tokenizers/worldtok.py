@@ -23,7 +23,7 @@ from liveworld.common import LiveworldError
 from liveworld.data.episode import ActionSpace, Episode
 from liveworld.tokenizers import load_tokenizer
 from liveworld.tokenizers.action import ActionEncoder, ActionUnion
-from liveworld.tokenizers.audio import AudioStream, frame_stream, frame_windows
+from liveworld.tokenizers.audio import AudioStream, episode_windows
 from liveworld.tokenizers.text import TextTokenizer
 
 
@@ -98,7 +98,7 @@ class WorldTokenizers:
         cfg = self.audio.cfg
         S, C = cfg.samples_per_frame, cfg.channels
         if cfg.overlap_tokens:
-            x = frame_windows(frame_stream(torch.from_numpy(ep.audio.astype(np.float32)), len(ep), S, C), S, cfg.overlap) / 32768
+            x = episode_windows(ep.audio, len(ep), cfg) / 32768
         else:
             clips = np.zeros((len(ep), C, S), np.int16)
             for t in range(len(ep)):

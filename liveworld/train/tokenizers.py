@@ -112,15 +112,14 @@ def _audio_windows(sets: list[Dataset], split: str, cfg, max_frames: int | None 
     """Every frame's window of a lapped codec, int16 [N, C, S + 2O], consecutive within each
     episode (so that played back they make the episode's stream), from every data set with sound,
     each resampled to the codec's S samples a frame."""
-    from liveworld.tokenizers.audio import frame_stream, frame_windows
+    from liveworld.tokenizers.audio import episode_windows
 
     out, n = [], 0
     for d in sets:
         for ep in d.episodes(split):
             if not ep.has_audio:
                 continue
-            x = frame_stream(torch.from_numpy(ep.audio.astype("float32")), len(ep), cfg.samples_per_frame, cfg.channels)
-            out.append(frame_windows(x, cfg.samples_per_frame, cfg.overlap).round().clamp(-32768, 32767).to(torch.int16))
+            out.append(episode_windows(ep.audio, len(ep), cfg).round().clamp(-32768, 32767).to(torch.int16))
             n += len(ep)
             if max_frames and n >= max_frames:
                 break
