@@ -7,7 +7,7 @@
     train            train the Omni world model (torchrun for many GPUs)   (model/, flow/, train/)
     play             the world in the browser, or --headless to a video     (engine/, serve/)
     eval             fidelity, rollouts, controllability, stability        (eval/)
-    bench            record / tokenizers benchmarks                        (bench/)
+    bench            record, tokenizers, engine, serve, train benchmarks   (bench/)
 
 Each subcommand imports its stage lazily so `liveworld --help` stays instant. A LiveworldError
 is printed as one line without a traceback and exits with status 2.
@@ -201,6 +201,11 @@ def _bench(args: argparse.Namespace) -> None:
         bench_serve(args.checkpoint, clients=args.clients, seconds=args.seconds, fps=args.fps, threads=args.threads,
                     fuzz=args.fuzz, churn=args.churn, steps=args.steps_engine)
         return
+    if args.what == "train":
+        from liveworld.bench.train import bench_train
+
+        bench_train(args.preset, args.checkpoint, steps=args.train_steps, threads=args.threads)
+        return
     if args.what == "record":
         from liveworld.bench.record import bench_record
 
@@ -332,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.set_defaults(fn=_eval)
 
     b = sub.add_parser("bench", help="benchmarks: a table, then one JSON line")
-    b.add_argument("what", choices=["record", "tokenizers", "engine", "serve"])
+    b.add_argument("what", choices=["record", "tokenizers", "engine", "serve", "train"])
     b.add_argument("--checkpoint", default=None, help="tokenizers: a tokenizers directory; engine: a world (default: bundled)")
     b.add_argument("--data", default=None, help="dataset (default: a fresh validation episode)")
     b.add_argument("--steps", type=int, default=600, help="record: steps per world")
@@ -347,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--fps", type=float, default=None, help="serve: the server's frame clock (default: the world's)")
     b.add_argument("--fuzz", type=int, default=0, help="serve: malformed messages sent beside the players")
     b.add_argument("--churn", type=int, default=0, help="serve: connections opened and dropped beside the players")
+    b.add_argument("--preset", default=None, help="train: a model/training preset (default: the checkpoint's run, the bundled world's)")
+    b.add_argument("--train-steps", type=int, default=10, help="train: timed optimiser steps (after 3 warm-up steps)")
     b.add_argument("--json", action="store_true", help="(the JSON line is always printed last)")
     b.set_defaults(fn=_bench)
     return p

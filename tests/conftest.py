@@ -60,6 +60,20 @@ def tiny_run(tiny_world, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_stack_run(tiny_world, tmp_path_factory):
+    """A tiny model of the `stack` kind (frames = 1: no window, 3 stacked latents, a conv stem
+    and conv blocks) trained for two steps on `tiny_world`."""
+    from liveworld.train.config import preset
+    from liveworld.train.loop import train
+
+    out = tmp_path_factory.mktemp("tiny_stack_run") / "run"
+    run = preset("tiny-stack")
+    run = dataclasses.replace(run, train=dataclasses.replace(run.train, steps=2))
+    train(str(tiny_world / "data"), str(out), run, str(tiny_world / "tok"), progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_worlds(tiny_world, tmp_path_factory):
     """Two worlds at two grids: the tiny Doom data (32x24, a 4x3 grid) and a MiniGrid one
     (24x24, 3x3), tiny tokenizers serving both (a lapped audio codec) and a model trained on

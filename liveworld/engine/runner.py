@@ -33,7 +33,7 @@ from liveworld.engine.session import Session
 from liveworld.flow import nfe, sample
 from liveworld.model.omni import FrameInputs, UnitWrite
 from liveworld.model.memory import MemoryBank, summarize
-from liveworld.model.sampling import draw_noise, min_step, pack, unpack
+from liveworld.model.sampling import draw_noise, min_step, pack, stack_frames, unpack
 from liveworld.tokenizers.action import compose
 from liveworld.world import load_world_model, load_world_tokenizers, select_world
 
@@ -73,7 +73,10 @@ class WorldEngine:
         self.memory_passes = 0  # units whose keys were computed by a pass of their own (m tokens each)
         self.memory_units_fused = 0  # units whose keys rode in a fused pass
         self.memory = model.cfg.memory_units > 0  # False: the window only (what memory adds is measured so)
-        self.fuse = True  # False: a separate cache-write pass after each frame (the same frames, one more pass)
+        # False: a separate cache-write pass after each frame (the same frames, one more pass). A
+        # model with a window of 0 frames caches no frame: nothing to write, nothing to fuse.
+        self.fuse = self.window > 0
+        self.stack = model.cfg.stack  # latents a frame is stacked on (Session.last_video holds them)
 
     @classmethod
     def load(cls, checkpoint: str | Path | None = None, device: str | None = None, steps: int = 1,
@@ -108,12 +111,12 @@ class WorldEngine:
     @property
     def nfe_per_frame(self) -> int:
         """Network evaluations of a frame per frame: the solver's, plus the cache write."""
-        return nfe(self.steps, self.solver) + 1
+        return nfe(self.steps, self.solver) + (1 if self.window else 0)
 
     @property
     def passes_per_frame(self) -> int:
         """Forward passes per frame: the cache write shares the first solver pass (if fused)."""
-        return nfe(self.steps, self.solver) + (0 if self.fuse else 1)
+        return nfe(self.steps, self.solver) + (0 if self.fuse or not self.window else 1)
 
     def guidance_vector(self, w: float | None = None) -> torch.Tensor | None:
         """The model's guidance input [1, G] (None: unguided, the plain conditional model)."""
@@ -181,7 +184,7 @@ class WorldEngine:
         if prompt is not None:
             self.set_text(s, prompt)
             C, (h, w) = cfg.video_channels, self.grid
-            s.last_video = torch.zeros(1, C, h, w, device=self.device, dtype=dtype)
+            s.last_video = torch.zeros(1, self.stack * C, h, w, device=self.device, dtype=dtype)
             s.last_audio = (torch.zeros(1, cfg.audio_tokens, cfg.audio_channels, device=self.device, dtype=dtype)
                             if cfg.audio_tokens and "audio" in self.starts else None)
             s.opening = np.zeros((self.frame_size[1], self.frame_size[0], 3), np.uint8)
@@ -193,9 +196,13 @@ class WorldEngine:
         video = self.starts["video"][k].to(self.device)
         action = self.starts["action"][k].to(self.device)
         audio = self.starts["audio"][k].to(self.device) if "audio" in self.starts and cfg.audio_tokens else None
-        n = min(self.window + 1, video.shape[0])
-        s.last_video, s.last_audio = video[0:1], (audio[0:1] if audio is not None else None)
-        for f in range(1, n):  # write the opening frames into the cache, as the stream would have
+        K = self.stack
+        if video.shape[0] < K:
+            raise LiveworldError(f"the checkpoint's opening frames hold {video.shape[0]} frames, the model stacks {K}; "
+                                 "export it again from its run (train writes 16)")
+        n = min(self.window + K, video.shape[0])
+        s.last_video, s.last_audio = stack_frames(video[None, :K]), (audio[K - 1:K] if audio is not None else None)
+        for f in range(K, n):  # write the opening frames into the cache, as the stream would have
             self._write(s, video[f:f + 1], action[f], audio[f:f + 1] if audio is not None else None)
         s.pending = None
         s.opening = self.tok.decode_video(video[n - 1:n])[0]
@@ -215,13 +222,18 @@ class WorldEngine:
         """A cache-only pass: the finished frame at t = 0, d = 0, as training's clean stream (the
         opening frames, and every frame when `fuse` is off; else a generated frame is written by
         the fused pass of the next step)."""
-        self._admit_leaving_frame(s)
-        seg = self._segment(video, s.last_video, action, audio, s.last_audio, 0.0, 0.0)
-        views, mask = s.cache.write_views()
-        self.model.forward_cached(seg, views, s.cache.written, guidance=self.guidance_vector(), want_heads=False, mask=mask)
-        self.nfe += 1
-        self._committed(s, video)
-        s.last_video, s.last_audio = video, audio
+        if self.window:
+            self._admit_leaving_frame(s)
+            seg = self._segment(video, s.last_video, action, audio, s.last_audio, 0.0, 0.0)
+            views, mask = s.cache.write_views()
+            self.model.forward_cached(seg, views, s.cache.written, guidance=self.guidance_vector(), want_heads=False, mask=mask)
+            self.nfe += 1
+            self._committed(s, video)
+        s.last_video, s.last_audio = self._pushed(s.last_video, video), audio
+
+    def _pushed(self, stacked: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
+        """The stack [1, K*C, h, w] after frame `video` [1, C, h, w]: the oldest leaves, it joins."""
+        return torch.cat([stacked[:, video.shape[1]:], video], 1)
 
     def _committed(self, s: Session, video: torch.Tensor) -> None:
         s.cache.commit()
@@ -346,7 +358,7 @@ class WorldEngine:
             vb, ab = video[b:b + 1, 0], (audio[b:b + 1, 0] if audio is not None else None)
             if self.fuse:
                 s.pending = {"video": vb, "prev": s.last_video, "action": acts[b], "audio": ab, "audio_prev": s.last_audio}
-                s.last_video, s.last_audio = vb, ab
+                s.last_video, s.last_audio = self._pushed(s.last_video, vb), ab
             else:
                 self._write(s, vb, acts[b], ab)
             s.frame_index += 1

@@ -20,7 +20,7 @@ class Session:
     start: int = 0
     text: str = ""
     frame_index: int = 0
-    last_video: torch.Tensor | None = None  # [1, C, h, w]
+    last_video: torch.Tensor | None = None  # [1, K*C, h, w]: the K newest frames the next one is stacked on
     last_audio: torch.Tensor | None = None  # [1, Na, Ca]
     pending: dict | None = None  # the last generated frame, written into the cache by the next step
     memory: MemoryBank | None = None  # the bank of units of frames that left the window (B = 1)

@@ -16,6 +16,9 @@ Inside a frame attention is bidirectional; across frames it is causal. Training 
 (every frame is predicted from the clean frames before it, the same computation the engine does
 with its cache); the engine uses Fc = the cache, Fn = 1.
 
+Without a clean stream (Fc = 0, a model that attends to no frame: OmniConfig.frames = 1) the
+noisy frames are predicted apart, each from its own stack, and all sit at one frame number.
+
 Positions: text tokens sit at frame -1 (before every frame), row 0, col = index; a frame's
 action token at (frame, 0, 0), audio token j at (frame, 0, 1 + j), video token (r, c) at
 (frame, 1 + r, 1 + c); a memory token at the top-left video position of its patch, at its
@@ -59,6 +62,10 @@ class Layout:
     noisy_frame_offset: int = 0  # frame number of the first noisy frame minus that of the first clean one
     memory_units: int = 0
     memory_patch: int = 2  # a memory token summarises a p x p patch of the latent grid
+    # Noisy frames predicted apart (no clean stream: a model with a window of 0 frames) all sit
+    # at the first noisy position, where sampling puts its one frame: their keys see only the
+    # text and themselves, so only their distance to the text would differ, and it must not.
+    apart: bool = False
 
     @property
     def tokens_per_frame(self) -> int:
@@ -120,7 +127,7 @@ class Layout:
         for kind, count, offset, slot0 in ((1, self.clean_frames, 0, 1), (2, self.noisy_frames, self.noisy_frame_offset, 1 + self.clean_frames)):
             for f in range(count):
                 seg.append(torch.full((N,), kind, dtype=torch.long))
-                frame.append(torch.full((N,), f + offset, dtype=torch.long))
+                frame.append(torch.full((N,), offset + (0 if kind == 2 and self.apart else f), dtype=torch.long))
                 row.append(rows)
                 col.append(cols)
                 slot.append(torch.full((N,), slot0 + f, dtype=torch.long))

@@ -70,6 +70,19 @@ class OmniConfig:
     memory_stride: int = 1
     memory_rule: str = "recency"
     memory_top_k: int = 0  # units a frame reads per head (model/attention.py); 0: all (dense)
+    # Locality (../shared/CALIBRATION.md: a conv net over stacked latents learned next frame and
+    # keys in 40 minutes). `stack` K: each frame's video tokens take the K previous clean latents
+    # at their own position as input channels (1: the previous frame), so a model with a window
+    # of 0 frames (frames = 1) predicts a frame from its stack, the text and the memory alone and
+    # trains on one frame's tokens instead of a window carried twice. `conv_stem`: the video
+    # tokens are embedded by a 3x3 convolution over the grid instead of per token. `conv_blocks`:
+    # residual blocks of two full 3x3 convolutions over each frame's grid, one before each of the
+    # first `conv_blocks` attention blocks. `context_level`: the noise level of the stacked
+    # context (training's augmentation; 0 at sampling) conditions every token through AdaLN.
+    stack: int = 1
+    conv_stem: bool = False
+    conv_blocks: int = 0
+    context_level: bool = False
 
     @property
     def head_dim(self) -> int:
@@ -81,6 +94,13 @@ PRESETS = {
                        text_vocab=300, text_len=4, frames=3, rope_split=(4, 6, 6), output="delta", shortcut_steps=4),
     "cpu": OmniConfig(output="delta", shortcut_steps=8),
     "gpu": OmniConfig(width=1024, depth=16, heads=16, frames=16, text_len=32, output="delta", shortcut_steps=8),
+    # One frame's tokens per prediction, 4 stacked latents, convolutions inside the frame and
+    # attention across the stream (text, audio, memory): ~0.2 GFLOP a frame (liveworld bench train).
+    "stack": OmniConfig(width=160, depth=3, heads=4, mlp_ratio=2.0, frames=1, rope_split=(8, 16, 16), conv_mlp=False,
+                        output="delta", shortcut_steps=0, stack=4, conv_stem=True, conv_blocks=3, context_level=True),
+    "tiny-stack": OmniConfig(width=32, depth=2, heads=2, video_channels=4, audio_tokens=2, audio_channels=4,
+                             text_vocab=300, text_len=4, frames=1, rope_split=(4, 6, 6), conv_mlp=False, output="delta",
+                             shortcut_steps=0, stack=3, conv_stem=True, conv_blocks=2, context_level=True),
 }
 OUTPUTS = ("delta", "x0", "velocity")
 
@@ -246,6 +266,48 @@ class Block(nn.Module):
         return x
 
 
+class ConvBlock(nn.Module):
+    """A residual block of two full 3x3 convolutions over each frame's grid of video tokens,
+    modulated by the frame's condition (AdaLN-zero: it starts as the identity). The other tokens
+    (text, action, audio, memory) pass through unchanged: locality inside a frame, where a conv
+    net learns fastest, and attention across the stream."""
+
+    def __init__(self, cfg: OmniConfig):
+        super().__init__()
+        D = cfg.width
+        self.norm = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
+        self.conv1 = nn.Conv2d(D, D, 3, padding=1)
+        self.conv2 = nn.Conv2d(D, D, 3, padding=1)
+        self.ada = nn.Linear(D, 3 * D)
+        nn.init.zeros_(self.ada.weight)
+        nn.init.zeros_(self.ada.bias)
+
+    def forward(self, x: torch.Tensor, mod_slots: torch.Tensor, slot: torch.Tensor,
+                video: tuple[int, int, int, tuple[int, int]] | None) -> torch.Tensor:
+        """x [B, L, D] whose rows from `start` on are whole frames of N tokens (video = (start, N,
+        first video token of a frame, grid)); None: no frame in this pass (text, a memory unit)."""
+        if video is None:
+            return x
+        start, N, v0, (gh, gw) = video
+        B, L, D = x.shape
+        frames = (L - start) // N
+        if frames == 0:
+            return x
+        mods = self.ada(F.silu(mod_slots))  # [B, S, 3D]
+        if mods.shape[1] > 1:  # the condition of each frame: the slot of its first video token
+            mods = mods.index_select(1, slot[start + v0::N][:frames])
+        else:
+            mods = mods.expand(B, frames, -1)
+        shift, scale, gate = mods[:, :, None].chunk(3, -1)  # [B, F, 1, D]
+        grid = x[:, start:].reshape(B, frames, N, D)[:, :, v0:]  # [B, F, h*w, D]
+        h = modulate(self.norm(grid), shift, scale).reshape(B * frames, gh, gw, D).permute(0, 3, 1, 2)
+        h = self.conv2(F.gelu(self.conv1(h), approximate="tanh"))
+        h = h.permute(0, 2, 3, 1).reshape(B, frames, gh * gw, D) * gate
+        rows = (start + torch.arange(frames, device=x.device)[:, None] * N + v0
+                + torch.arange(gh * gw, device=x.device)[None]).flatten()
+        return x.index_add(1, rows, h.reshape(B, frames * gh * gw, D))
+
+
 # ---------------------------------------------------------------------------------------------
 # The model
 
@@ -289,9 +351,11 @@ class UnitWrite:
 class FrameInputs:
     """One segment of frames (clean or noisy), all tensors batch-first.
 
-    video [B, F, C, h, w], video_prev [B, F, C, h, w] (the previous frame's clean latent),
-    audio [B, F, Na, Ca], audio_prev [B, F, Na, Ca], action [B, F, A], action_drop [B, F] bool,
-    t [B, F], d [B, F]. Audio fields are None for a world without sound.
+    video [B, F, C, h, w], video_prev [B, F, K*C, h, w] (the K previous frames' clean latents,
+    oldest first: model/sampling.stack_frames), audio [B, F, Na, Ca], audio_prev [B, F, Na, Ca]
+    (the previous frame's), action [B, F, A], action_drop [B, F] bool, t [B, F], d [B, F],
+    context_t [B, F] the noise level of the stacked context (None: clean, 0, as sampling feeds).
+    Audio fields are None for a world without sound.
     """
 
     video: torch.Tensor
@@ -302,6 +366,7 @@ class FrameInputs:
     action_drop: torch.Tensor | None = None
     audio: torch.Tensor | None = None
     audio_prev: torch.Tensor | None = None
+    context_t: torch.Tensor | None = None
 
     @property
     def frames(self) -> int:
@@ -310,6 +375,11 @@ class FrameInputs:
     def last(self) -> "FrameInputs":
         """The segment's last frame alone."""
         return FrameInputs(**{f.name: (v[:, -1:] if v is not None else None) for f in dataclasses.fields(self)
+                              for v in (getattr(self, f.name),)})
+
+    def select_frames(self, frames: slice) -> "FrameInputs":
+        """The segment's frames `frames` (a slice along dim 1)."""
+        return FrameInputs(**{f.name: (v[:, frames] if v is not None else None) for f in dataclasses.fields(self)
                               for v in (getattr(self, f.name),)})
 
     def select(self, idx: torch.Tensor) -> "FrameInputs":
@@ -325,7 +395,12 @@ class OmniWorldModel(nn.Module):
             raise ValueError(f"OmniConfig.output must be one of {OUTPUTS}, got {cfg.output!r}")
         self.cfg = cfg
         D = cfg.width
-        self.video_in = nn.Linear(2 * cfg.video_channels, D)
+        if cfg.stack < 1:
+            raise ValueError(f"OmniConfig.stack must be >= 1, got {cfg.stack}")
+        if cfg.conv_blocks > cfg.depth:
+            raise ValueError(f"OmniConfig.conv_blocks ({cfg.conv_blocks}) can be at most depth ({cfg.depth})")
+        video_in = (1 + cfg.stack) * cfg.video_channels
+        self.video_in = nn.Conv2d(video_in, D, 3, padding=1) if cfg.conv_stem else nn.Linear(video_in, D)
         self.audio_in = nn.Linear(2 * cfg.audio_channels, D) if cfg.audio_tokens else None
         self.action_in = nn.Linear(cfg.action_dim, D)
         self.null_action = nn.Parameter(torch.zeros(D))  # "no action given": condition dropout, CFG
@@ -333,12 +408,14 @@ class OmniWorldModel(nn.Module):
         self.kind_embed = nn.Parameter(torch.zeros(4, D))  # text, action, audio, video token types
         self.t_embed = ScalarEmbed(D)
         self.d_embed = ScalarEmbed(D)
+        self.context_embed = ScalarEmbed(D) if cfg.context_level else None
         self.w_embed = nn.Linear(cfg.guidance_dims, D)
         self.cond_action = nn.Linear(cfg.action_dim, D)
         if cfg.memory_units:
             self.memory_in = nn.Linear(cfg.video_channels * cfg.memory_patch ** 2, D)
             self.memory_kind = nn.Parameter(torch.randn(D) * 0.02)
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.depth)])
+        self.convs = nn.ModuleList([ConvBlock(cfg) for _ in range(cfg.conv_blocks)])
         self.norm_out = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
         self.ada_out = nn.Linear(D, 2 * D)
         self.video_out = nn.Linear(D, cfg.video_channels)
@@ -355,8 +432,12 @@ class OmniWorldModel(nn.Module):
         """-> tokens [B, F*N, D], conditions [B, F, D]."""
         cfg = self.cfg
         B, Fr, C, h, w = seg.video.shape
-        v = torch.cat([seg.video, seg.video_prev], 2).permute(0, 1, 3, 4, 2).reshape(B, Fr, h * w, 2 * C)
-        v = self.video_in(v) + self.kind_embed[3]
+        v = torch.cat([seg.video, seg.video_prev], 2)  # [B, F, (1 + K) C, h, w]
+        if cfg.conv_stem:
+            v = self.video_in(v.flatten(0, 1)).reshape(B, Fr, cfg.width, h * w).transpose(2, 3)
+        else:
+            v = self.video_in(v.permute(0, 1, 3, 4, 2).reshape(B, Fr, h * w, v.shape[2]))
+        v = v + self.kind_embed[3]
         act = self.action_in(seg.action)
         drop = seg.action_drop
         if drop is not None:
@@ -371,6 +452,8 @@ class OmniWorldModel(nn.Module):
         if drop is not None:
             cond_act = cond_act * (~drop[..., None]).to(cond_act.dtype)
         cond = self.t_embed(seg.t) + self.d_embed(seg.d) + cond_act
+        if self.context_embed is not None:
+            cond = cond + self.context_embed(seg.context_t if seg.context_t is not None else torch.zeros_like(seg.t))
         return tokens, cond
 
     def embed(self, text: torch.Tensor | None, segments: list[FrameInputs], guidance: torch.Tensor | None,
@@ -404,7 +487,9 @@ class OmniWorldModel(nn.Module):
 
     def layout(self, text_len: int, grid: tuple[int, int], clean: int, noisy: int, noisy_offset: int = 0,
                memory_units: int = 0) -> Layout:
-        return Layout(text_len, self.cfg.audio_tokens, grid, clean, noisy, noisy_offset, memory_units, self.cfg.memory_patch)
+        """Without clean frames the noisy ones are predicted apart, at one frame number (layout.py)."""
+        return Layout(text_len, self.cfg.audio_tokens, grid, clean, noisy, noisy_offset, memory_units, self.cfg.memory_patch,
+                      apart=clean == 0)
 
     # -- forward ------------------------------------------------------------------------------
     def forward(self, text: torch.Tensor, clean: FrameInputs, noisy: FrameInputs,
@@ -438,7 +523,9 @@ class OmniWorldModel(nn.Module):
         if memory is not None:
             N, first = lay.tokens_per_frame, lay.frames_start + clean.frames * lay.tokens_per_frame
             read = MemoryRead(0, U, lay.unit_tokens, tuple((first + f * N, N) for f in range(noisy.frames)), self.read_top_k)
-        for blk in self.blocks:
+        for i, blk in enumerate(self.blocks):
+            if i < len(self.convs):
+                x = self.convs[i](x, cond, tab["slot"], video)
             x = blk(x, cond, tab["slot"], rope, mask, video, read=read)
         return self._clean_estimate(noisy, *self._heads(x, cond, tab, lay, noisy.frames))
 
@@ -497,6 +584,8 @@ class OmniWorldModel(nn.Module):
             if unit is not None:
                 place = Placement(((0, unit.row, m), (m, Lk - L, L)), unit.mean_keys[i], (0, m), alone=m)
             layer_read = dataclasses.replace(read, layer=i) if read is not None and read.mean_keys is not None else read
+            if i < len(self.convs):
+                x = self.convs[i](x, cond, slot, video)
             x = blk(x, cond, slot, rope, mask, video, kv=kv[i], kv_only=not want_heads and i == last, read=layer_read,
                     keep=keep, place=place)
         if not want_heads:
@@ -524,7 +613,7 @@ class OmniWorldModel(nn.Module):
         per (grid, count)."""
         key = (grid, count, str(device))
         if key not in self._frame_tables:
-            lay = self.layout(0, grid, 0, count)
+            lay = Layout(0, self.cfg.audio_tokens, grid, 0, count, memory_patch=self.cfg.memory_patch)  # consecutive frames
             tab = lay.token_table(device)
             tab["slot"] = tab["slot"] - 1
             f, r, c = self.cfg.rope_split
@@ -582,8 +671,8 @@ class OmniWorldModel(nn.Module):
     def _clean_estimate(self, seg: FrameInputs, v: torch.Tensor, a: torch.Tensor | None):
         """Head outputs -> clean estimates x̂_0, by the configured parameterisation."""
         out = self.cfg.output
-        if out == "delta":
-            return seg.video_prev + v, (seg.audio_prev + a if a is not None else None)
+        if out == "delta":  # the newest stacked frame is the copy prior
+            return seg.video_prev[:, :, -v.shape[2]:] + v, (seg.audio_prev + a if a is not None else None)
         if out == "velocity":
             t = seg.t.to(v.dtype)
             v = seg.video - t[..., None, None, None] * v

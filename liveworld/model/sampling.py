@@ -26,12 +26,14 @@ from liveworld.model.omni import FrameInputs, OmniWorldModel
 
 @dataclass
 class History:
-    """The last W + 1 frames' tokens: frame 0 only serves as the 'previous frame' of frame 1
-    (W = 0 is a stream that has only its first frame), and, for a model with memory, the bank
+    """The last W + K frames' tokens: the W context frames a model with a window attends to,
+    each with the K frames before it stacked as its input (OmniConfig.stack; K = 1: the previous
+    frame), and the K frames the next frame is stacked on (the last K). W = 0 is a stream that
+    attends to no frame: its frames see only their stack. A model with memory also keeps the bank
     of the frames that left the window (model/memory.py), updated in place by `push`.
 
-    video [B, W+1, C, h, w], action [B, W+1, A], audio [B, W+1, Na, Ca] or None; `first` is the
-    stream frame number of frame 0 (an int, or [B] for streams at different points), numbered
+    video [B, W+K, C, h, w], action [B, W+K, A], audio [B, W+K, Na, Ca] or None; `first` is the
+    stream frame number of frame K - 1 (an int, or [B] for streams at different points), numbered
     as model/memory.py says: a new stream's opening frame is -1, its first context frame 0.
     """
 
@@ -40,25 +42,50 @@ class History:
     audio: torch.Tensor | None = None
     memory: MemoryBank | None = None
     first: int | torch.Tensor = -1
+    stack: int = 1
 
     @classmethod
     def start(cls, video: torch.Tensor, action: torch.Tensor, audio: torch.Tensor | None = None,
-              memory: MemoryBank | None = None, first: int | torch.Tensor = -1) -> "History":
-        """From one first frame (video [B, C, h, w]): no context yet, only a previous frame."""
-        return cls(video[:, None], action[:, None], audio[:, None] if audio is not None else None, memory, first)
+              memory: MemoryBank | None = None, first: int | torch.Tensor = -1, stack: int = 1) -> "History":
+        """From opening frames: video [B, C, h, w] (one frame) or [B, n, C, h, w]. With fewer than
+        K frames the oldest repeats, as a stream that stood still before it began."""
+        if video.dim() == 4:
+            video, action = video[:, None], action[:, None]
+            audio = audio[:, None] if audio is not None else None
+        n = video.shape[1]
+        if n < stack:
+            pad = [0] * (stack - n) + list(range(n))
+            video, action = video[:, pad], action[:, pad]
+            audio = audio[:, pad] if audio is not None else None
+        return cls(video, action, audio, memory, first, stack)
 
     def push(self, video: torch.Tensor, action: torch.Tensor, audio: torch.Tensor | None, window: int) -> "History":
-        """Appends a frame and keeps the last window + 1. A frame that leaves the window (the old
-        first context frame, now only the previous frame) is offered to the memory bank."""
+        """Appends a frame and keeps the last window + K. A frame that leaves the window (the old
+        first context frame, now only a stacked one) is offered to the memory bank."""
+        keep = window + self.stack
         v = torch.cat([self.video, video[:, None]], 1)
-        left = v.shape[1] > window + 1
-        v = v[:, -(window + 1):]
-        a = torch.cat([self.action, action[:, None]], 1)[:, -(window + 1):]
-        au = torch.cat([self.audio, audio[:, None]], 1)[:, -(window + 1):] if self.audio is not None and audio is not None else None
+        left = v.shape[1] > keep
+        v = v[:, -keep:]
+        a = torch.cat([self.action, action[:, None]], 1)[:, -keep:]
+        au = torch.cat([self.audio, audio[:, None]], 1)[:, -keep:] if self.audio is not None and audio is not None else None
         first = self.first + int(left)
         if left and self.memory is not None and window > 0:
-            self.memory.add(first, summarize(v[:, 0], self.memory_patch))
-        return History(v, a, au, self.memory, first)
+            self.memory.add(first, summarize(v[:, self.stack - 1], self.memory_patch))
+        return History(v, a, au, self.memory, first, self.stack)
+
+    @property
+    def window(self) -> int:
+        """W: the context frames held (the frames before them are only stacked)."""
+        return self.video.shape[1] - self.stack
+
+    def stacked(self, end: int | None = None) -> torch.Tensor:
+        """The K frames before index `end` (default: the next frame) as one input [B, 1, K*C, h, w]."""
+        end = self.video.shape[1] if end is None else end
+        return stack_frames(self.video[:, end - self.stack:end])[:, None]
+
+    def stacked_audio(self) -> torch.Tensor | None:
+        """The newest frame's audio [B, 1, Na, Ca]: audio tokens see one previous frame."""
+        return self.audio[:, -1:] if self.audio is not None else None
 
     @property
     def memory_patch(self) -> int:
@@ -68,6 +95,21 @@ class History:
     def memory_inputs(self) -> MemoryInputs | None:
         """The bank as the next frame's pass reads it (frame numbers relative to the first context frame)."""
         return self.memory.inputs(self.first + 1) if self.memory is not None else None
+
+
+def stack_frames(frames: torch.Tensor) -> torch.Tensor:
+    """K consecutive latents [..., K, C, h, w] -> one input [..., K*C, h, w], oldest first: the
+    layout of FrameInputs.video_prev for every caller (training, sampling, the engine)."""
+    return frames.flatten(-4, -3)
+
+
+def stacks_of(frames: torch.Tensor, stack: int) -> torch.Tensor:
+    """For each frame i >= K of frames [B, n, C, h, w], the K frames before it stacked:
+    [B, n - K, K*C, h, w]."""
+    B, n, C, h, w = frames.shape
+    if n <= stack:
+        return frames.new_zeros(B, 0, stack * C, h, w)
+    return torch.stack([stack_frames(frames[:, i - stack:i]) for i in range(stack, n)], 1)
 
 
 def min_step(model: OmniWorldModel) -> float:
@@ -95,14 +137,14 @@ def unpack(x: torch.Tensor, video_shape: tuple[int, ...], audio_shape: tuple[int
 
 
 def context_segment(hist: History, action_drop: torch.Tensor | None = None) -> FrameInputs:
-    """The clean stream of a history: frames 1..W, each with its previous frame, at t = d = 0."""
-    B, W1 = hist.video.shape[:2]
-    W = W1 - 1
+    """The clean stream of a history: its W context frames, each with its K-stack, at t = d = 0."""
+    B, K = hist.video.shape[0], hist.stack
+    W = hist.window
     zeros = torch.zeros(B, W, device=hist.video.device, dtype=hist.video.dtype)
-    seg = FrameInputs(video=hist.video[:, 1:], video_prev=hist.video[:, :-1], action=hist.action[:, 1:], t=zeros, d=zeros,
+    seg = FrameInputs(video=hist.video[:, K:], video_prev=stacks_of(hist.video, K), action=hist.action[:, K:], t=zeros, d=zeros,
                       action_drop=None if action_drop is None else action_drop[:, None].expand(B, W))
     if hist.audio is not None:
-        seg.audio, seg.audio_prev = hist.audio[:, 1:], hist.audio[:, :-1]
+        seg.audio, seg.audio_prev = hist.audio[:, K:], hist.audio[:, K - 1:-1]
     return seg
 
 
@@ -116,11 +158,11 @@ def predict_next(model: OmniWorldModel, hist: History, action: torch.Tensor, tex
     action that leads to it (action [B, A]). `noise` [B, 1, C*h*w (+ Na*Ca)] (else drawn from
     `generator`) is the solver's starting point, in `pack`'s layout."""
     cfg = model.cfg
-    B, W1, C, h, w = hist.video.shape
-    W = W1 - 1
+    B, _, C, h, w = hist.video.shape
+    W = hist.window
     dev, dt = hist.video.device, hist.video.dtype
     has_audio = cfg.audio_tokens > 0 and hist.audio is not None
-    clean = context_segment(hist if has_audio else History(hist.video, hist.action), action_drop)
+    clean = context_segment(hist if has_audio else History(hist.video, hist.action, stack=hist.stack), action_drop)
     vshape, ashape = (C, h, w), ((cfg.audio_tokens, cfg.audio_channels) if has_audio else None)
     memory = hist.memory_inputs() if cfg.memory_units else None
     if noise is None:
@@ -129,11 +171,11 @@ def predict_next(model: OmniWorldModel, hist: History, action: torch.Tensor, tex
 
     def denoise(x: torch.Tensor, t: float, d: float) -> torch.Tensor:
         v_in, a_in = unpack(x, vshape, ashape)
-        noisy = FrameInputs(video=v_in, video_prev=hist.video[:, -1:], action=action[:, None],
+        noisy = FrameInputs(video=v_in, video_prev=hist.stacked(), action=action[:, None],
                             t=torch.full((B, 1), t, device=dev, dtype=dt), d=torch.full((B, 1), d, device=dev, dtype=dt),
                             action_drop=None if action_drop is None else action_drop[:, None])
         if has_audio:
-            noisy.audio, noisy.audio_prev = a_in, hist.audio[:, -1:]
+            noisy.audio, noisy.audio_prev = a_in, hist.stacked_audio()
         vv, va = model(text, clean, noisy, guidance=guidance, text_valid=text_valid, noisy_offset=W, memory=memory)
         return pack(vv, va if has_audio else None)
 

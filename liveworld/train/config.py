@@ -33,6 +33,12 @@ class TrainConfig:
     p_t_grid: float = 0.5
     t_mean: float = 0.0
     t_std: float = 1.0
+    # The share of frames at exactly t = 1 (pure noise), the one point a 1-step sampler reads
+    # (logit-normal puts 0.16% of samples above t = 0.95: CALIBRATION.md).
+    p_t_one: float = 0.0
+    # Frames predicted per clip by a model that attends to no frame (model.frames = 1), each from
+    # its own stack; they share the clip's text. Other models predict model.frames per clip.
+    clip_targets: int = 4
     # Shortcut (trajectory folding): the share of clips that train step sizes > d_min against
     # the model's own two half steps (needs model.shortcut_steps > 1).
     p_shortcut: float = 0.5
@@ -81,10 +87,17 @@ def _train_preset(name: str) -> TrainConfig:
         return TrainConfig(batch_size=4, lr=2e-3, warmup_steps=5, steps=40, save_every_steps=20, log_every_steps=5)
     if name == "cpu":
         return TrainConfig(batch_size=8, lr=5e-4, steps=100000, minutes=90.0, save_every_steps=200, p_text_start=0.05)
+    if name == "stack":  # one frame's tokens per prediction: a batch of 64 predicted frames
+        return TrainConfig(batch_size=16, lr=1e-3, warmup_steps=200, steps=1000000, minutes=90.0, save_every_steps=500,
+                           p_t_grid=0.5, p_t_one=0.3, p_shortcut=0.0, p_ctx_noise=0.7, ctx_noise_max=0.3,
+                           p_diffusion_forcing=0.0, p_text_start=0.05, clip_targets=4, audio_loss_weight=0.25)
+    if name == "tiny-stack":
+        return TrainConfig(batch_size=4, lr=2e-3, warmup_steps=5, steps=40, save_every_steps=20, log_every_steps=5,
+                           p_t_one=0.3, p_shortcut=0.0, p_diffusion_forcing=0.0, clip_targets=2)
     if name == "gpu":
         return TrainConfig(batch_size=64, lr=3e-4, warmup_steps=2000, steps=300000, save_every_steps=2000, compile=True,
                            p_text_start=0.05)
-    raise LiveworldError(f"unknown preset {name!r}; choose one of: tiny, cpu, gpu")
+    raise LiveworldError(f"unknown preset {name!r}; choose one of: {', '.join(MODEL_PRESETS)}")
 
 
 def distill_config(teacher: TrainConfig, minutes: float = 30.0) -> TrainConfig:

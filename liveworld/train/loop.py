@@ -38,7 +38,7 @@ from liveworld.model.omni import OmniConfig, OmniWorldModel
 from liveworld.train.config import RunConfig, TrainConfig
 from liveworld.train.data import WorldData, check_layout, fit_to_tokens, load_worlds, start_contexts
 from liveworld.train.adversarial import Adversary, CriticConfig, PixelCritic
-from liveworld.train.objective import world_loss
+from liveworld.train.objective import clip_frames, world_loss
 from liveworld.world import WORLD_KIND, load_world_model
 from liveworld.train.optim import Trainer
 
@@ -140,7 +140,7 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
         run = dataclasses.replace(run, model=cfg)
     for w, lw in wd.lats.items():
         check_layout(lw, cfg.video_channels, cfg.audio_tokens, cfg.audio_channels, cfg.action_dim)
-    clip_len = cfg.frames + 1
+    clip_len = clip_frames(cfg, tcfg)
     starts = {w: lw.clip_starts(clip_len) for w, lw in wd.lats.items()}
     tok = next(iter(wd.toks.values()))
 

@@ -11,7 +11,7 @@ from liveworld.model.layout import Layout
 from liveworld.model.omni import PRESETS, OmniWorldModel
 from liveworld.model.sampling import History, predict_next
 from liveworld.train.config import preset
-from liveworld.train.objective import context_times, flow_times
+from liveworld.train.objective import context_times, flow_times, world_loss
 
 
 def recorded_passes(model, fn):
@@ -106,3 +106,65 @@ def test_no_guidance_is_the_input_training_gave_unguided_clips():
     torch.nn.init.normal_(model.w_embed.weight)
     assert torch.allclose(model.guidance_embed(None, 2, "cpu"), model.guidance_embed(torch.ones(2, 2), 2, "cpu"))
     assert not torch.allclose(model.guidance_embed(None, 2, "cpu"), model.guidance_embed(torch.full((2, 2), 2.0), 2, "cpu"))
+
+
+def _recording(model):
+    """model.forward wrapped to keep every (clean, noisy) pair it is given, and the layouts."""
+    seen, layouts = [], []
+    forward, layout = model.forward, model.layout
+
+    def rec(text, clean, noisy, *a, **k):
+        seen.append((clean, noisy))
+        return forward(text, clean, noisy, *a, **k)
+
+    def rec_layout(*a, **k):
+        lay = layout(*a, **k)
+        layouts.append(lay)
+        return lay
+
+    model.forward, model.layout = rec, rec_layout
+    return seen, layouts
+
+
+def test_a_stacked_model_samples_from_the_inputs_training_gave_it():
+    """A model that attends to no frame (frames = 1, K stacked latents): the stack, the context
+    level, t, d and the positions and visibility of each predicted frame's tokens are, at
+    sampling, what each of training's predicted frames got (training's context noise off)."""
+    run = preset("tiny-stack")
+    mcfg = run.model
+    tcfg = dataclasses.replace(run.train, p_ctx_noise=0.0, p_text_start=0.0, p_drop_action=0.0, p_drop_text=0.0, p_t_one=1.0)
+    K, P, (h, w) = mcfg.stack, tcfg.clip_targets, (3, 4)
+    torch.manual_seed(0)
+    model = OmniWorldModel(mcfg)
+    gen = torch.Generator().manual_seed(0)
+    video = torch.randn(1, K + P, mcfg.video_channels, h, w, generator=gen)
+    action = (torch.rand(1, K + P, mcfg.action_dim, generator=gen) < 0.5).float()
+    audio = torch.randn(1, K + P, mcfg.audio_tokens, mcfg.audio_channels, generator=gen)
+    text = torch.randint(0, mcfg.text_vocab, (1, mcfg.text_len), generator=gen)
+    valid = torch.ones(1, mcfg.text_len, dtype=torch.bool)
+    clip = {"video": video, "action": action, "audio": audio, "text": text, "text_valid": valid,
+            "prompt": text, "prompt_valid": valid}
+    seen, layouts = _recording(model)
+    world_loss(model, clip, mcfg, tcfg, torch.Generator().manual_seed(1))
+    (clean_tr, noisy_tr), lay_tr = seen[-1], layouts[-1]
+    assert clean_tr.frames == 0 and noisy_tr.frames == P
+    for j in range(P):  # the j-th predicted frame, sampled from a history of its K real frames before it
+        hist = History.start(video[:, j:j + K], action[:, j:j + K], audio[:, j:j + K], stack=K)
+        seen.clear(), layouts.clear()
+        predict_next(model, hist, action[:, K + j], text, valid, steps=1)
+        (clean_s, noisy_s), lay_s = seen[0], layouts[0]
+        assert clean_s.frames == 0
+        assert torch.equal(noisy_s.video_prev[:, 0], noisy_tr.video_prev[:, j])  # the stack, oldest first
+        assert torch.equal(noisy_s.audio_prev[:, 0], noisy_tr.audio_prev[:, j])
+        assert torch.equal(noisy_s.action[:, 0], noisy_tr.action[:, j])
+        assert float(noisy_s.t) == float(noisy_tr.t[0, j]) == 1.0 and float(noisy_s.d) == float(noisy_tr.d[0, j])
+        level = noisy_tr.context_t[0, j]
+        assert noisy_s.context_t is None and float(level) == 0.0  # clean context: level 0, what None embeds
+        N = lay_s.tokens_per_frame
+        tab_tr, tab_s = lay_tr.token_table(), lay_s.token_table()
+        rows = slice(lay_tr.frames_start + j * N, lay_tr.frames_start + (j + 1) * N)
+        for key in ("frame", "row", "col", "segment"):
+            assert torch.equal(tab_tr[key][rows], tab_s[key][lay_s.frames_start:])
+        seen_tr = lay_tr.attention_mask()[rows][:, torch.cat([torch.arange(lay_tr.text_len), torch.arange(rows.start, rows.stop)])]
+        assert torch.equal(seen_tr, lay_s.attention_mask()[lay_s.frames_start:])  # the text and its own frame
+        assert lay_tr.attention_mask()[rows].sum() == seen_tr.sum()  # ... and nothing else (no other frame)

@@ -1,0 +1,114 @@
+"""`liveworld bench train`: how many frames a training run learns from per second, and what each
+costs. Prints a table, then one JSON line last.
+
+A "predicted frame" is one frame whose denoising loss a step trains (the clean context frames a
+clip also carries are not counted). The steps are real: the objective of train/objective.py on
+clips of the preset's shape (random latents of the world's grid, real shapes of its actions,
+audio and text), backward and an AdamW update, as `liveworld train` runs them; the first steps
+are warm-up and not timed. GFLOP per predicted frame counts every matmul and convolution of a
+step (forward, the objective's no-gradient passes, backward) with torch's flop counter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from datetime import date
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from liveworld.common import machine_description, matmul_gflops, setup_cpu_threads
+from liveworld.model.omni import OmniConfig, OmniWorldModel
+from liveworld.train.config import RunConfig, preset
+from liveworld.train.objective import clip_frames, world_loss
+
+DOOM_GRID = (6, 8)  # 64x48 Doom through the bundled 8x autoencoder
+
+
+def synthetic_clip(mcfg: OmniConfig, batch: int, clip_len: int, grid: tuple[int, int], gen: torch.Generator) -> dict:
+    """A batch of clips with the shapes a world of `grid` gives: what the objective reads."""
+    h, w = grid
+    T = mcfg.text_len
+    action = (torch.rand(batch, clip_len, mcfg.action_dim, generator=gen) < 0.2).float()
+    clip = {"video": torch.randn(batch, clip_len, mcfg.video_channels, h, w, generator=gen),
+            "action": action,
+            "text": torch.randint(0, mcfg.text_vocab, (batch, T), generator=gen),
+            "text_valid": torch.ones(batch, T, dtype=torch.bool),
+            "prompt": torch.randint(0, mcfg.text_vocab, (batch, T), generator=gen),
+            "prompt_valid": torch.ones(batch, T, dtype=torch.bool)}
+    if mcfg.audio_tokens:
+        clip["audio"] = torch.randn(batch, clip_len, mcfg.audio_tokens, mcfg.audio_channels, generator=gen)
+    return clip
+
+
+def run_config(name: str | None, checkpoint: str | None) -> RunConfig:
+    """The run config of a preset, or of a checkpoint's run (the bundled world's by default)."""
+    if name is not None:
+        return preset(name)
+    from liveworld.checkpoint import read_checkpoint_meta
+    from liveworld.train.loop import run_config_from_meta
+    from liveworld.world import resolve_checkpoint
+
+    if checkpoint is None:
+        from liveworld.bundled import bundled_checkpoint
+
+        checkpoint = bundled_checkpoint()
+    return run_config_from_meta(read_checkpoint_meta(resolve_checkpoint(checkpoint)))
+
+
+def bench_train(preset_name: str | None = None, checkpoint: str | None = None, steps: int = 10, warmup: int = 3,
+                threads: int | None = None, grid: tuple[int, int] = DOOM_GRID, as_json: bool = True) -> dict:
+    threads = setup_cpu_threads(threads)
+    run = run_config(preset_name, checkpoint)
+    mcfg = dataclasses.replace(run.model, video_channels=16, action_dim=max(run.model.action_dim, 19),
+                               audio_tokens=run.model.audio_tokens and 4, audio_channels=16)
+    tcfg = run.train
+    micro = tcfg.micro_batch or tcfg.batch_size
+    clip_len = clip_frames(mcfg, tcfg)
+    predicted = micro * (clip_len - mcfg.stack)  # frames whose loss one micro-batch trains
+    torch.manual_seed(0)
+    model = OmniWorldModel(mcfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    gen = torch.Generator().manual_seed(0)
+
+    def step() -> None:
+        clip = synthetic_clip(mcfg, micro, clip_len, grid, gen)
+        loss, _ = world_loss(model, clip, mcfg, tcfg, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(warmup):
+        step()
+    fc = FlopCounterMode(display=False)
+    with fc:
+        step()
+    gflop_step = fc.get_total_flops() / 1e9
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sec = (time.perf_counter() - t0) / steps
+    gflops = matmul_gflops()
+    fps = predicted / sec
+    res = {"bench": "train", "date": date.today().isoformat(), "machine": machine_description(),
+           "preset": run.preset, "threads": threads, "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
+           "grid": list(grid), "micro_batch": micro, "clip_frames": clip_len, "predicted_frames_per_step": predicted,
+           "ms_per_step": round(sec * 1000, 1), "predicted_frames_per_s": round(fps, 1),
+           "predicted_frames_per_s_per_core": round(fps / threads, 1),
+           "gflop_per_predicted_frame": round(gflop_step / predicted, 3),
+           "achieved_gflops": round(gflop_step / sec, 1), "matmul_gflops": round(gflops, 1)}
+    rows = [("preset", res["preset"]), ("parameters (M)", res["params_m"]), ("threads", threads),
+            ("clip frames / predicted per step", f"{clip_len} / {predicted}"), ("ms per step", res["ms_per_step"]),
+            ("predicted frames / s", res["predicted_frames_per_s"]),
+            ("predicted frames / s / core", res["predicted_frames_per_s_per_core"]),
+            ("GFLOP per predicted frame", res["gflop_per_predicted_frame"]),
+            ("achieved GFLOP/s", res["achieved_gflops"]), ("fp32 matmul GFLOP/s (this machine, now)", res["matmul_gflops"])]
+    width = max(len(k) for k, _ in rows)
+    print(f"training throughput, {res['machine']}")
+    for k, v in rows:
+        print(f"  {k:<{width}}  {v}")
+    if as_json:
+        print(json.dumps(res))
+    return res
