@@ -135,13 +135,13 @@ def _distill(args: argparse.Namespace) -> None:
 def _eval(args: argparse.Namespace) -> None:
     from liveworld.eval.evaluate import run_eval
 
-    try:
-        horizons = tuple(int(h) for h in args.horizons.split(","))
-    except ValueError as e:
-        raise LiveworldError(f"--horizons must be comma-separated frame counts like 1,8,32,128, got {args.horizons!r}") from e
-    run_eval(_checkpoint(args.checkpoint), args.data, args.steps, args.frames, args.starts, args.stability_frames,
-             args.report, horizons, guidance=args.guidance, solver=args.solver, split=args.split, episodes=args.episodes,
-             revisit=args.revisit, revisit_count=args.revisit_episodes, world=args.world)
+    for flag in ("positions", "starts", "streams", "stream_frames", "episodes"):
+        if getattr(args, flag) < 0:
+            raise LiveworldError(f"--{flag.replace('_', '-')} must be >= 0, got {getattr(args, flag)}")
+    run_eval(_checkpoint(args.checkpoint), args.data, as_json=args.json, world=args.world, steps=args.steps,
+             positions=args.positions, starts=args.starts, streams=args.streams, stream_frames=args.stream_frames,
+             report=args.report, seed=args.seed, guidance=args.guidance, solver=args.solver, split=args.split,
+             episodes=args.episodes, revisit=args.revisit, revisit_count=args.revisit_episodes)
 
 
 def _play(args: argparse.Namespace) -> None:
@@ -318,22 +318,24 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", default=None, help="dataset (default: fresh episodes with unseen seeds); for a checkpoint of "
                     "several worlds DIR1,DIR2,..., each used for the world it records")
     ev.add_argument("--steps", type=int, default=1, help="sampling steps per frame")
-    ev.add_argument("--frames", type=int, default=256, help="teacher-forced frames")
-    ev.add_argument("--starts", type=int, default=32, help="rollout start points (the action delta uses all of them)")
+    ev.add_argument("--positions", "--frames", dest="positions", type=int, default=512,
+                    help="teacher-forced positions, one step ahead from real history")
+    ev.add_argument("--starts", type=int, default=64, help="rollout starts (32 frames each, recorded actions)")
+    ev.add_argument("--streams", type=int, default=16, help="long streams of random keys (0: none)")
+    ev.add_argument("--stream-frames", "--stability-frames", dest="stream_frames", type=int, default=1000,
+                    help="frames of each stream")
     ev.add_argument("--episodes", type=int, default=12, help="fresh episodes to record when no --data is given")
     ev.add_argument("--split", default="val", choices=["val", "all"],
                     help="with --data: its validation episodes, or all of them (a dataset recorded apart from training)")
     ev.add_argument("--solver", default="euler", choices=["euler", "heun"])
     ev.add_argument("--guidance", type=float, default=1.0, help="guidance scale w (an input of a distilled model: one pass a step)")
-    ev.add_argument("--stability-frames", type=int, default=1000)
-    ev.add_argument("--revisit", default=None, help="revisit routes: a dataset recorded with --policy revisit "
-                    "(default: record --revisit-episodes fresh ones, Doom worlds)")
-    ev.add_argument("--revisit-episodes", type=int, default=8, help="fresh revisit episodes to record (0: no revisit figures)")
-    ev.add_argument("--horizons", default="1,8,32,128", help="rollout horizons in frames")
-    ev.add_argument("--report", default=None, help="write an HTML report to this directory")
+    ev.add_argument("--seed", type=int, default=0, help="positions, starts, noise and the streams' keys")
+    ev.add_argument("--revisit", default=None, help="revisit routes: a dataset recorded with --policy revisit")
+    ev.add_argument("--revisit-episodes", type=int, default=0, help="fresh revisit routes to record (Doom worlds; 0: no revisit figures)")
+    ev.add_argument("--report", default=None, help="write an HTML report to this directory (one world)")
     ev.add_argument("--world", default=None, help="one world of a checkpoint of several (default: every world, "
                     "figures per world under 'worlds' in the JSON)")
-    ev.add_argument("--json", action="store_true", help="(the JSON line is always printed last)")
+    ev.add_argument("--json", action="store_true", help="print one JSON line of every figure last")
     ev.set_defaults(fn=_eval)
 
     b = sub.add_parser("bench", help="benchmarks: a table, then one JSON line")

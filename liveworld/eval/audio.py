@@ -9,8 +9,8 @@ recording.
                               within +-1 frame (a shot fired), the fraction after which the
                               generated sound has one too, given the real actions (Doom)
 
-Every stream comes from the one reference sampler (model/sampling.py) from real context.
-Knows the sampler, the codec's playback and onsets; knows nothing about training.
+Every stream is a rollout of eval/rollout.py (the one reference sampler, from real context).
+Knows the codec's playback and onsets; knows nothing about models or training.
 """
 
 from __future__ import annotations
@@ -18,34 +18,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from liveworld.tokenizers.audio import WINDOW_S, edge_click_db, find_onsets, log_energy_db
+from liveworld.tokenizers.audio import (
+    WINDOW_S,
+    edge_click_db,
+    find_onsets,
+    log_energy_db,
+)
 
 SHOT_ACTIONS = ("ATTACK",)  # a gun's trigger (Doom); Atari's FIRE serves or launches, it is no shot
-
-
-@torch.no_grad()
-def generated_streams(model, tok, eps, window: int, sampling, history_at, text_at, horizon: int, gen,
-                      chunks: int = 4, batch: int = 32) -> list[tuple[int, int, torch.Tensor, torch.Tensor]]:
-    """Rollouts of `horizon` frames from real context with the real actions, at up to `chunks`
-    consecutive starts per episode. Returns (episode, start, generated audio latents [H, Na, Ca],
-    actions [H, A]) per rollout."""
-    starts = [(e, t) for e, ep in enumerate(eps) for t in range(window + 1, len(ep.video) - horizon + 1, horizon)
-              if eps[e].audio is not None][: chunks * len(eps)]
-    out = []
-    for i in range(0, len(starts), batch):
-        part = starts[i: i + batch]
-        hist = history_at(eps, part, window, model.cfg)
-        text, valid = text_at(eps, part)
-        audio, acts = [], []
-        for h in range(horizon):
-            act = torch.stack([eps[e].action[t + h] for e, t in part])
-            v, a = sampling(model, hist, act, text, valid, gen)
-            hist = hist.push(v, act, a, window)
-            audio.append(a)
-            acts.append(act)
-        audio, acts = torch.stack(audio, 1), torch.stack(acts, 1)
-        out += [(e, t, audio[b], acts[b]) for b, (e, t) in enumerate(part)]
-    return out
 
 
 def _frame_onsets(stream: torch.Tensor, S: int, rate: int, lag: int = 0) -> set[int]:
@@ -56,15 +36,17 @@ def _frame_onsets(stream: torch.Tensor, S: int, rate: int, lag: int = 0) -> set[
 
 
 @torch.no_grad()
-def audio_figures(model, tok, eps, window: int, sampling, history_at, text_at, gen, horizon: int = 32) -> dict:
+def audio_figures(tok, eps, rolls: list[tuple[int, int, torch.Tensor, torch.Tensor]]) -> dict:
     """audio_edge_click_db / real_edge_click_db and, for a world with a trigger (Doom's ATTACK),
-    shot_audio_recall (with the number of shots it counts) over rollouts of `horizon` frames."""
+    shot_audio_recall (with the number of shots it counts), over rollouts from real context
+    with the real actions (eval/rollout.rollout): (episode, start, generated audio latents
+    [H, Na, Ca], actions [H, A]) each."""
     cfg = tok.audio.cfg
     S, O = cfg.samples_per_frame, cfg.overlap
     rate = cfg.sample_rate_hz
-    rolls = generated_streams(model, tok, eps, window, sampling, history_at, text_at, horizon, gen)
     if not rolls:
         return {}
+    horizon = rolls[0][2].shape[0]
     names = tok.action_space.names
     shot = next((names.index(n) for n in SHOT_ACTIONS if n in names), None) if tok.action_space.kind == "buttons" else None
     gen_clicks, real_clicks, hits, shots = [], [], 0, 0

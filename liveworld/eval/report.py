@@ -60,16 +60,16 @@ def write_report(out: str, res: dict, roll: list[float], hold: list[float], stri
         fig.tight_layout()
         fig.savefig(d / "stability.png", dpi=100)
         plt.close(fig)
-        parts.append("<h2>Stability of a long free rollout</h2><img src='stability.png'>")
+        parts.append("<h2>Stability of a long stream (random keys, stream 0)</h2><img src='stability.png'>")
     if snapshots:
         frames = torch.cat([snapshots[k] for k in sorted(snapshots)], 2).clamp(0, 1)
         img = (frames.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
         Image.fromarray(img).resize((img.shape[1] * 3, img.shape[0] * 3), Image.NEAREST).save(d / "free_rollout.png")
-        parts.append(f"<h2>The free rollout at frames {', '.join(str(k) for k in sorted(snapshots))}</h2><img src='free_rollout.png'>")
+        parts.append(f"<h2>The stream at frames {', '.join(str(k) for k in sorted(snapshots))}</h2><img src='free_rollout.png'>")
     if strip_frames is not None:
         img = _strip(eps, starts, strip_frames)
         Image.fromarray(img).resize((img.shape[1] * 2, img.shape[0] * 2), Image.NEAREST).save(d / "strips.png")
-        parts.append("<h2>Real (top) and generated (bottom) at horizons 1, 2, 4, ... 128</h2><img src='strips.png'>")
+        parts.append("<h2>Real (top) and generated (bottom) at horizons 1, 2, 4, ...</h2><img src='strips.png'>")
     if revisit_strip:
         names = [n for n in ("real_before", "real_return", "memory", "no_memory") if n in revisit_strip]
         rows = torch.cat([torch.cat(list(revisit_strip[n].clamp(0, 1)), 2) for n in names], 1)

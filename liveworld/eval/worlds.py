@@ -1,6 +1,7 @@
 """`liveworld eval` of a checkpoint of several worlds: every world's figures (eval/evaluate.py,
 each on its own held-out episodes, with another world's description as the contrast text for
-`text_delta_psnr_db`) under `worlds`, and whether text alone opens the right world:
+`text_delta_psnr_db`, and the other worlds' real frames among the classes a stream can drift
+into for `world_kept_at_1000`) under `worlds`, and whether text alone opens the right world:
 
     text_to_world_accuracy    the first frame generated from each world's prompt (no context,
                               a blank previous frame: `engine.new_session(prompt=...)`) at that
@@ -21,9 +22,15 @@ from datetime import date
 import torch
 import torch.nn.functional as F
 
-from liveworld.eval.evaluate import encode_episode, evaluate, format_eval, heldout_episodes
+from liveworld.eval.episodes import encode_episode, heldout_episodes, history_length
+from liveworld.eval.evaluate import evaluate, format_eval, latents_of
 from liveworld.model.sampling import History, predict_next
-from liveworld.world import load_world_model, load_world_tokenizers, select_world, world_names
+from liveworld.world import (
+    load_world_model,
+    load_world_tokenizers,
+    select_world,
+    world_names,
+)
 
 
 def pooled(z: torch.Tensor) -> torch.Tensor:
@@ -37,7 +44,7 @@ def prompt_frames(model, tok, prompt: str, samples: int, steps: int, gen: torch.
     cfg = model.cfg
     C, (h, w) = cfg.video_channels, tok.grid
     audio = torch.zeros(samples, cfg.audio_tokens, cfg.audio_channels) if cfg.audio_tokens else None
-    hist = History.start(torch.zeros(samples, C, h, w), torch.zeros(samples, cfg.action_dim), audio)
+    hist = History.start(torch.zeros(samples, C, h, w), torch.zeros(samples, cfg.action_dim), audio, stack=getattr(cfg, "stack", 1))
     ids, valid = tok.text_ids([prompt], cfg.text_len)
     v, _ = predict_next(model, hist, torch.zeros(samples, cfg.action_dim), ids.expand(samples, -1),
                         valid.expand(samples, -1), steps, generator=gen)
@@ -75,7 +82,8 @@ def text_to_world(model, meta: dict, data: dict[str, list], steps: int = 1, samp
 def evaluate_worlds(checkpoint: str, worlds: list[str] | None = None, data: str | None = None, **kw) -> dict:
     """Every world of the checkpoint (or those named): per-world figures under `worlds`, the
     contrast text of world i being world i+1's description; plus the text-to-world figures.
-    `data`: DIR1,DIR2,... held-out data sets, each used for the world it records."""
+    `data`: DIR1,DIR2,... held-out data sets, each used for the world it records. kw: those of
+    eval/evaluate.evaluate."""
     from liveworld.data.shards import Dataset
 
     t0 = time.perf_counter()
@@ -88,18 +96,26 @@ def evaluate_worlds(checkpoint: str, worlds: list[str] | None = None, data: str 
         ds = Dataset.open(d)
         sets[ds.load(ds.ids()[0]).meta["world"]] = d
     every = world_names(meta)
+    # every world's held-out episodes once: scored for the worlds evaluated, and the real frames
+    # of each world are a class the streams of the others may drift into
+    held = {}
+    for w in every:
+        m = select_world(meta, w)
+        if w in names:
+            held[w] = heldout_episodes(m, sets.get(w), need=history_length(model.cfg) + 2, count=kw.get("episodes", 12),
+                                       split=kw.get("split", "val"))
+        else:
+            held[w] = heldout_episodes(m, sets.get(w), need=2, count=4, split=kw.get("split", "val"))
+    latents = {w: latents_of(held[w][0][:4], load_world_tokenizers(select_world(meta, w))) for w in every if held[w][0]}
     res = {"bench": "eval", "checkpoint": meta["path"], "worlds": {}}
     for w in names:
         other = every[(every.index(w) + 1) % len(every)]
         contrast = select_world(meta, other)["world"].get("description") if other != w else None
-        res["worlds"][w] = evaluate(checkpoint, sets.get(w), world=w, contrast_text=contrast, loaded=(model, meta), **kw)
+        res["worlds"][w] = evaluate(checkpoint, world=w, contrast_text=contrast, loaded=(model, meta), heldout=held[w],
+                                    other_latents={o: z for o, z in latents.items() if o != w}, **kw)
     if len(every) > 1:
-        held = {}
-        for w in every:
-            m = select_world(meta, w)
-            held[w], _ = heldout_episodes(m, sets.get(w), need=2, count=4, split="val")
-        res.update(text_to_world(model, meta, held, steps=kw.get("steps", 1)))
-        deltas = [r["text_delta_psnr_db"] for r in res["worlds"].values() if "text_delta_psnr_db" in r]
+        res.update(text_to_world(model, meta, {w: held[w][0][:4] for w in every}, steps=kw.get("steps", 1)))
+        deltas = [r["text_delta_psnr_db"] for r in res["worlds"].values() if r.get("text_delta_psnr_db") is not None]
         if deltas:
             res["text_delta_psnr_db"] = round(sum(deltas) / len(deltas), 2)
     res.update({"eval_seconds": round(time.perf_counter() - t0, 1), "date": date.today().isoformat(),

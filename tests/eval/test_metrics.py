@@ -17,3 +17,18 @@ def test_nearest_real_tells_frames_from_texture_with_their_statistics():
     near, far = nearest_real(frames, bank), nearest_real(texture, bank)
     assert near["psnr"].min() > 35 and far["psnr"].max() < 15
     assert near["ssim"].min() > 0.9 and far["ssim"].max() < 0.3
+
+
+def test_edge_energy_of_known_images():
+    from liveworld.eval.metrics import edge_energy
+
+    H, W = 6, 9
+    stripes = (torch.arange(W) % 2).float().expand(1, 3, H, W)  # 1 across every neighbour, 0 down
+    ramp = (torch.arange(W).float() / (W - 1)).expand(1, 3, H, W)
+    flat = torch.full((1, 3, H, W), 0.3)
+    both = (torch.arange(W) % 2).float()[None, :] * (torch.arange(H) % 2).float()[:, None]  # 1 where row and column are odd
+    e = edge_energy(torch.cat([stripes, ramp, flat, both.expand(1, 3, H, W)]))
+    assert torch.allclose(e[:3], torch.tensor([0.5, 0.5 / (W - 1), 0.0], dtype=e.dtype))
+    # a 1 wherever row and column are both odd: across, the 3 odd rows of 6 change at all 8 steps
+    # (1/2); down, the 4 odd columns of 9 change at all 5 steps (4/9)
+    assert abs(e[3].item() - (1 / 2 + 4 / 9) / 2) < 1e-12
