@@ -95,7 +95,7 @@ PRESETS = {
     "cpu": OmniConfig(output="delta", shortcut_steps=8),
     "gpu": OmniConfig(width=1024, depth=16, heads=16, frames=16, text_len=32, output="delta", shortcut_steps=8),
     # One frame's tokens per prediction, 4 stacked latents, convolutions inside the frame and
-    # attention across the stream (text, audio, memory): ~0.2 GFLOP a frame (liveworld bench train).
+    # attention across the stream (text, audio, memory): 0.65 GFLOP a trained frame, 0.55 a sampled one (docs/RESULTS.md).
     "stack": OmniConfig(width=160, depth=3, heads=4, mlp_ratio=2.0, frames=1, rope_split=(8, 16, 16), conv_mlp=False,
                         output="delta", shortcut_steps=0, stack=4, conv_stem=True, conv_blocks=3, context_level=True),
     "tiny-stack": OmniConfig(width=32, depth=2, heads=2, video_channels=4, audio_tokens=2, audio_channels=4,
@@ -160,6 +160,13 @@ def gelu_tanh(x: torch.Tensor) -> torch.Tensor:
     if x.requires_grad and torch.is_grad_enabled():
         return F.gelu(x, approximate="tanh")
     return x * torch.sigmoid(x * (1.5957691216057308 + 0.07135481627159393 * x * x))
+
+
+def video_rows(video: tuple[int, int, int, tuple[int, int]], frames: int, device) -> torch.Tensor:
+    """The sequence rows of the video tokens of `frames` whole frames (video = (start, N, first
+    video token of a frame, grid)), frame by frame in grid order."""
+    start, N, v0, (gh, gw) = video
+    return (start + torch.arange(frames, device=device)[:, None] * N + v0 + torch.arange(gh * gw, device=device)[None]).flatten()
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -237,9 +244,7 @@ class Block(nn.Module):
             grid = h[:, start:].reshape(B, frames, N, Hd)[:, :, v0:]  # [B, F, h*w, hidden]
             g = grid.reshape(B * frames, gh, gw, Hd).permute(0, 3, 1, 2)
             g = self.dwconv(g).permute(0, 2, 3, 1).reshape(B, frames * gh * gw, Hd)
-            rows = (start + torch.arange(frames, device=h.device)[:, None] * N + v0
-                    + torch.arange(gh * gw, device=h.device)[None]).flatten()  # the video tokens' rows
-            h = h.index_add(1, rows, g)
+            h = h.index_add(1, video_rows(video, frames, h.device), g)
         return self.fc2(h)
 
     def forward(self, x, mod_slots, slot, rope, mask, video, kv=None, out_kv=None, kv_only=False, read=None, keep=0, place=None):
@@ -303,9 +308,7 @@ class ConvBlock(nn.Module):
         h = modulate(self.norm(grid), shift, scale).reshape(B * frames, gh, gw, D).permute(0, 3, 1, 2)
         h = self.conv2(F.gelu(self.conv1(h), approximate="tanh"))
         h = h.permute(0, 2, 3, 1).reshape(B, frames, gh * gw, D) * gate
-        rows = (start + torch.arange(frames, device=x.device)[:, None] * N + v0
-                + torch.arange(gh * gw, device=x.device)[None]).flatten()
-        return x.index_add(1, rows, h.reshape(B, frames * gh * gw, D))
+        return x.index_add(1, video_rows(video, frames, x.device), h.reshape(B, frames * gh * gw, D))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,8 +377,7 @@ class FrameInputs:
 
     def last(self) -> "FrameInputs":
         """The segment's last frame alone."""
-        return FrameInputs(**{f.name: (v[:, -1:] if v is not None else None) for f in dataclasses.fields(self)
-                              for v in (getattr(self, f.name),)})
+        return self.select_frames(slice(-1, None))
 
     def select_frames(self, frames: slice) -> "FrameInputs":
         """The segment's frames `frames` (a slice along dim 1)."""
