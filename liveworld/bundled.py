@@ -11,7 +11,7 @@ from pathlib import Path
 
 from liveworld.common import LiveworldError
 
-BUNDLED_WORLD_DIR = Path(__file__).parent / "assets" / "worlds" / "omni"
+BUNDLED_WORLD_DIR = Path(__file__).parent / "assets" / "worlds" / "doom"
 
 
 def bundled_world() -> dict:

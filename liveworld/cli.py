@@ -172,7 +172,7 @@ def _export(args: argparse.Namespace) -> None:
 
     if not args.run and not args.tokenizers:
         raise LiveworldError("export needs a run directory or --tokenizers DIR")
-    export_world(args.run, args.out, half=not args.fp32, tokenizers_only=args.tokenizers)
+    export_world(args.run, args.out, half=not args.fp32, tokenizers_only=args.tokenizers, steps=args.steps)
 
 
 def _checkpoint(path: str | None) -> str:
@@ -283,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pl = sub.add_parser("play", help="play the world in the browser (or --headless to a video file)")
     pl.add_argument("--checkpoint", default=None, help="run or world directory (default: the bundled world)")
-    pl.add_argument("--steps", type=int, default=1, help="flow steps per frame")
+    pl.add_argument("--steps", type=int, default=None, help="flow steps per frame (default: the world's own)")
     pl.add_argument("--solver", default="euler", choices=["euler", "heun"])
     pl.add_argument("--guidance", type=float, default=1.0, help="guidance scale w on text and action (one pass a step)")
     pl.add_argument("--host", default="127.0.0.1", help="address to bind; anything but loopback needs a token on every connection")
@@ -311,13 +311,14 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--out", required=True)
     ex.add_argument("--tokenizers", default=None, help="export only this tokenizers directory (video/ audio/ text/)")
     ex.add_argument("--fp32", action="store_true", help="keep fp32 weights")
+    ex.add_argument("--steps", type=int, default=None, help="the flow steps play, eval and bench use by default for this world")
     ex.set_defaults(fn=_export)
 
     ev = sub.add_parser("eval", help="evaluate a world model on held-out episodes")
     ev.add_argument("--checkpoint", default=None, help="run or checkpoint directory (default: the bundled world)")
     ev.add_argument("--data", default=None, help="dataset (default: fresh episodes with unseen seeds); for a checkpoint of "
                     "several worlds DIR1,DIR2,..., each used for the world it records")
-    ev.add_argument("--steps", type=int, default=1, help="sampling steps per frame")
+    ev.add_argument("--steps", type=int, default=None, help="sampling steps per frame (default: the world's own, as play uses)")
     ev.add_argument("--positions", "--frames", dest="positions", type=int, default=512,
                     help="teacher-forced positions, one step ahead from real history")
     ev.add_argument("--starts", type=int, default=64, help="rollout starts (32 frames each, recorded actions)")
@@ -344,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data", default=None, help="dataset (default: a fresh validation episode)")
     b.add_argument("--steps", type=int, default=600, help="record: steps per world")
     b.add_argument("--frames", type=int, default=None, help="tokenizers: frames to evaluate (512); engine: frames to stream (300)")
-    b.add_argument("--sampling-steps", dest="steps_engine", type=int, default=1, help="engine: flow steps per frame")
+    b.add_argument("--sampling-steps", dest="steps_engine", type=int, default=None, help="engine: flow steps per frame (default: the world's own)")
     b.add_argument("--guidance", type=float, default=1.0, help="engine: guidance scale w (an input: one pass a step)")
     b.add_argument("--memory-units", type=int, default=0, help="engine: time per frame against memory size (0, 64, N units), dense against sparse")
     b.add_argument("--top-k", type=int, default=16, help="engine --memory-units: units a frame reads when sparse")

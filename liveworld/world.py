@@ -27,6 +27,12 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return path / "checkpoint" if (path / "checkpoint" / "config.json").exists() else path
 
 
+def sampling_steps(meta: dict, steps: int | None = None) -> int:
+    """The flow steps a frame is sampled with: `steps` when given, else the world's own
+    (`sampling_steps` in its config.json, written by `liveworld export --steps`; 1 if absent)."""
+    return int(steps) if steps is not None else int(meta.get("sampling_steps", 1))
+
+
 def load_world_model(path: str | Path, device: torch.device | None = None) -> tuple[OmniWorldModel, dict]:
     """A trained world model (EMA weights, eval mode) and its checkpoint metadata."""
     ckpt = resolve_checkpoint(path)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reproduces the bundled world (liveworld/assets/worlds/omni) from nothing, on CPU: first the Doom
-# world v4 (bundled until 2026-12-03, now the start of the model of four worlds), then scripts/make_omni_world.sh.
+# Reproduces the Doom world v4 (bundled until 2026-12-03) from nothing, on CPU, and then with
+# scripts/make_omni_world.sh the model of four worlds (bundled until 2026-12-08) whose tokenizers the bundled world uses.
 # Each step resumes if it is killed and the same command is run again (record resumes by
 # itself; add --resume to the train and distill commands). Times measured on the 2-core CPU are in README.
 set -euo pipefail

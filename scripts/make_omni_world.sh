@@ -25,4 +25,4 @@ $LW --threads 1 train-tokenizer --modality audio --preset lapped --out runs/omni
 mkdir -p runs/omni/tokenizers && cp -r $DOOM/tokenizers/text runs/omni/tokenizers/text
 $LW --threads 2 train --preset cpu --data $ALL --tokenizers runs/omni/tokenizers --out runs/omni/world --init $DOOM \
   --train.minutes 85 --train.lr 3e-4 --train.warmup_steps 50 --train.p_text_start 0.1 --train.micro_batch 2
-$LW export runs/omni/world --out liveworld/assets/worlds/omni
+$LW export runs/omni/world --out runs/omni-world  # the bundled world from 2026-12-03 to 2026-12-08

@@ -50,13 +50,14 @@ def run_stream(engine: WorldEngine, frames: int, seed: int = 0) -> dict:
             "ms_first_tenth": float(np.median(times_arr[:q])), "ms_last_tenth": float(np.median(times_arr[-q:]))}
 
 
-def bench_engine(checkpoint: str | None = None, frames: int = 300, steps: int = 1, threads: int | None = None,
+def bench_engine(checkpoint: str | None = None, frames: int = 300, steps: int | None = None, threads: int | None = None,
                  sweep: tuple[int, ...] = (1, 2, 4, 8), sweep_frames: int = 60, guidance: float = 1.0,
                  memory_units: int = 0, top_k: int = 16) -> dict:
     """A stream of `frames` frames (the first one timed apart), then a sweep over step counts.
     memory_units > 0: with a bank of that many units that fills as frames leave the window
     (untrained memory layers if the world has none: for timing only)."""
     engine = WorldEngine.load(checkpoint, steps=steps, threads=threads, guidance=guidance)
+    steps = engine.steps  # None: the world's own
     memory_note = _with_memory(engine, memory_units, top_k) if memory_units else None
     gflops = matmul_gflops()
     params = sum(p.numel() for p in engine.model.parameters())

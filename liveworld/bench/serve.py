@@ -177,10 +177,10 @@ async def _phase(url: str, clients: int, seconds: float, pid: int, fuzz: int = 0
 
 
 def bench_serve(checkpoint: str | None = None, clients: int = 4, seconds: float = 20.0, fps: float | None = None,
-                threads: int | None = None, fuzz: int = 0, churn: int = 0, steps: int = 1) -> dict:
+                threads: int | None = None, fuzz: int = 0, churn: int = 0, steps: int | None = None) -> dict:
     port = _free_port()
     cmd = [sys.executable, "-m", "liveworld.cli"] + (["--threads", str(threads)] if threads else []) + [
-        "play", "--port", str(port), "--max-players", str(clients + 1), "--steps", str(steps)]
+        "play", "--port", str(port), "--max-players", str(clients + 1)] + (["--steps", str(steps)] if steps else [])
     cmd += ["--checkpoint", checkpoint] if checkpoint else []
     cmd += ["--fps", str(fps)] if fps else []
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}

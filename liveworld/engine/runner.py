@@ -35,7 +35,7 @@ from liveworld.model.omni import FrameInputs, UnitWrite
 from liveworld.model.memory import MemoryBank, summarize
 from liveworld.model.sampling import draw_noise, min_step, pack, stack_frames, unpack
 from liveworld.tokenizers.action import compose
-from liveworld.world import load_world_model, load_world_tokenizers, select_world
+from liveworld.world import load_world_model, load_world_tokenizers, sampling_steps, select_world
 
 
 FIELDS = [f.name for f in dataclasses.fields(FrameInputs)]
@@ -79,10 +79,11 @@ class WorldEngine:
         self.stack = model.cfg.stack  # latents a frame is stacked on (Session.last_video holds them)
 
     @classmethod
-    def load(cls, checkpoint: str | Path | None = None, device: str | None = None, steps: int = 1,
+    def load(cls, checkpoint: str | Path | None = None, device: str | None = None, steps: int | None = None,
              solver: str = "euler", threads: int | None = None, compile: bool = False,
              guidance: float = 1.0, world: str | None = None) -> "WorldEngine":
-        """`world`: which world of a checkpoint of several (default: its first)."""
+        """`world`: which world of a checkpoint of several (default: its first). `steps`: flow
+        steps a frame (default: the world's, world.sampling_steps)."""
         if checkpoint is None:
             from liveworld.bundled import bundled_checkpoint
 
@@ -98,7 +99,7 @@ class WorldEngine:
         return cls.for_world(model, meta, world, dev, steps, solver, guidance)
 
     @classmethod
-    def for_world(cls, model, meta: dict, world: str | None, dev: torch.device, steps: int = 1, solver: str = "euler",
+    def for_world(cls, model, meta: dict, world: str | None, dev: torch.device, steps: int | None = None, solver: str = "euler",
                   guidance: float = 1.0) -> "WorldEngine":
         """An engine on one world of a loaded model: engines of one checkpoint's worlds share the model."""
         meta = select_world(meta, world)
@@ -106,7 +107,7 @@ class WorldEngine:
         if dev.type == "cpu":  # the decoder's small convolutions take mkldnn's fast path (5.9 -> 4.8 ms a frame)
             tok.video.to(memory_format=torch.channels_last)
         starts = load_start_contexts(Path(meta["path"]), meta["world"]["world"] if "worlds" in meta else None)
-        return cls(model, tok, meta, starts, dev, steps, solver, guidance=guidance)
+        return cls(model, tok, meta, starts, dev, sampling_steps(meta, steps), solver, guidance=guidance)
 
     @property
     def nfe_per_frame(self) -> int:

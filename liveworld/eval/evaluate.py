@@ -62,6 +62,7 @@ from liveworld.world import (
     load_world_model,
     load_world_tokenizers,
     resolve_checkpoint,
+    sampling_steps,
     select_world,
     world_names,
 )
@@ -112,7 +113,7 @@ def _null_rollout_figures() -> dict:
             "rollout_action_effect_db": None, "rollout_action_effect_db_se": None}
 
 
-def evaluate(checkpoint: str, data: str | None = None, steps: int = 1, positions: int = 512, starts: int = 64,
+def evaluate(checkpoint: str, data: str | None = None, steps: int | None = None, positions: int = 512, starts: int = 64,
              streams: int = 16, stream_frames: int = 1000, horizon: int = ROLLOUT_HORIZON, report: str | None = None,
              seed: int = 0, guidance: float = 1.0, solver: str = "euler", split: str = "val", episodes: int = 12,
              revisit: str | None = None, revisit_count: int = 0, world: str | None = None, contrast_text: str | None = None,
@@ -142,6 +143,7 @@ def evaluate(checkpoint: str, data: str | None = None, steps: int = 1, positions
     meta = select_world(meta, world)
     name = meta["world"]["world"]
     tok = load_world_tokenizers(meta)
+    steps = sampling_steps(meta, steps)  # None: the world's own, as play samples it
     sampling = Sampling(steps, solver, guidance)
     cfg = model.cfg
     L = history_length(cfg)
@@ -157,7 +159,7 @@ def evaluate(checkpoint: str, data: str | None = None, steps: int = 1, positions
     res = {"bench": "eval", "checkpoint": str(meta["path"]), "world": name, "source": source,
            "episodes": len(eps), "frames": int(sum(len(ep) for ep in eps)),
            "steps": steps, "solver": solver, "guidance": guidance, "d": sampling.first_d(model),
-           "nfe_per_frame": nfe(steps, solver) + 1, "window": cfg.frames - 1, "stack": getattr(cfg, "stack", 1)}
+           "nfe_per_frame": nfe(steps, solver) + (1 if cfg.frames > 1 else 0), "window": cfg.frames - 1, "stack": getattr(cfg, "stack", 1)}
 
     every = [(e, t) for e, ep in enumerate(eps) for t in range(1, len(ep))]
     pick = sorted(rng.choice(len(every), size=min(positions, len(every)), replace=False))

@@ -28,6 +28,7 @@ from liveworld.model.sampling import History, predict_next
 from liveworld.world import (
     load_world_model,
     load_world_tokenizers,
+    sampling_steps,
     select_world,
     world_names,
 )
@@ -114,7 +115,7 @@ def evaluate_worlds(checkpoint: str, worlds: list[str] | None = None, data: str 
         res["worlds"][w] = evaluate(checkpoint, world=w, contrast_text=contrast, loaded=(model, meta), heldout=held[w],
                                     other_latents={o: z for o, z in latents.items() if o != w}, **kw)
     if len(every) > 1:
-        res.update(text_to_world(model, meta, {w: held[w][0][:4] for w in every}, steps=kw.get("steps", 1)))
+        res.update(text_to_world(model, meta, {w: held[w][0][:4] for w in every}, steps=sampling_steps(meta, kw.get("steps"))))
         deltas = [r["text_delta_psnr_db"] for r in res["worlds"].values() if r.get("text_delta_psnr_db") is not None]
         if deltas:
             res["text_delta_psnr_db"] = round(sum(deltas) / len(deltas), 2)

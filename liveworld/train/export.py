@@ -7,13 +7,14 @@ Knows checkpoint files; knows nothing about training.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from liveworld.common import LiveworldError
+from liveworld.common import LiveworldError, write_json_atomic
 from liveworld.world import resolve_checkpoint
 
 WEIGHT_FILES = ("model.safetensors",)
@@ -31,8 +32,12 @@ def _copy_checkpoint(src: Path, dst: Path, dtype: torch.dtype | None) -> None:
             shutil.copy2(f, dst / f.name)
 
 
-def export_world(run: str | Path, out: str | Path, half: bool = True, tokenizers_only: str | None = None) -> Path:
-    """Copies a run's checkpoint (or, with `tokenizers_only`, just a tokenizers directory) into `out`."""
+def export_world(run: str | Path, out: str | Path, half: bool = True, tokenizers_only: str | None = None,
+                 steps: int | None = None) -> Path:
+    """Copies a run's checkpoint (or, with `tokenizers_only`, just a tokenizers directory) into
+    `out`. `steps`: the world's default flow steps a frame (`sampling_steps` in config.json)."""
+    if steps is not None and steps < 1:
+        raise LiveworldError(f"--steps must be >= 1, got {steps}")
     out = Path(out)
     dtype = torch.float16 if half else None
     if tokenizers_only:
@@ -45,6 +50,10 @@ def export_world(run: str | Path, out: str | Path, half: bool = True, tokenizers
             raise LiveworldError(f"{ckpt} has no start.safetensors (opening frames); it was written by an older "
                                  f"liveworld: resume the run for one step to add them")
         _copy_checkpoint(ckpt, out, dtype)
+        if steps is not None:
+            meta = json.loads((out / "config.json").read_text())
+            meta["sampling_steps"] = steps
+            write_json_atomic(out / "config.json", meta)
         src = ckpt / "tokenizers"
     for sub in ("video", "audio", "text"):
         if (src / sub).exists():
