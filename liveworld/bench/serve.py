@@ -176,6 +176,15 @@ async def _phase(url: str, clients: int, seconds: float, pid: int, fuzz: int = 0
     return [p.figures(seconds) for p in players], rss, others
 
 
+def _served_steps(checkpoint: str | None, steps: int | None) -> int:
+    """The flow steps the server samples with: `steps`, else the world's own (world.sampling_steps)."""
+    from liveworld.bundled import bundled_checkpoint
+    from liveworld.checkpoint import read_checkpoint_meta
+    from liveworld.world import resolve_checkpoint, sampling_steps
+
+    return sampling_steps(read_checkpoint_meta(resolve_checkpoint(checkpoint or bundled_checkpoint())), steps)
+
+
 def bench_serve(checkpoint: str | None = None, clients: int = 4, seconds: float = 20.0, fps: float | None = None,
                 threads: int | None = None, fuzz: int = 0, churn: int = 0, steps: int | None = None) -> dict:
     port = _free_port()
@@ -222,7 +231,7 @@ def bench_serve(checkpoint: str | None = None, clients: int = 4, seconds: float 
         "rss_mb_start": round(rss[0], 1), "rss_mb_end": round(rss[-1], 1), "rss_mb_max": round(max(rss), 1),
         "rss_growth": round(rss[-1] / rss[0] - 1, 4), "server_alive": alive, "server_tracebacks": log.count("Traceback"),
         "server_first_traceback": log[log.index("Traceback"):][:1500] if "Traceback" in log else None,
-        **others, "steps": steps, "threads": threads, "machine": machine_description(), "date": date.today().isoformat(),
+        **others, "steps": _served_steps(checkpoint, steps), "threads": threads, "machine": machine_description(), "date": date.today().isoformat(),
     }
     rows = [("world clock", f"{res['world_fps']} FPS"), ("single client", f"{res['single_client_fps']} FPS"),
             (f"{clients} clients", f"{res['aggregate_fps']} FPS in all ({res['aggregate_over_single']}x single): {fps_list}"),
