@@ -133,7 +133,7 @@ def _distill(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from liveworld.eval.evaluate import run_eval
+    from liveworld.eval.worlds import run_eval
 
     for flag in ("positions", "starts", "streams", "stream_frames", "episodes"):
         if getattr(args, flag) < 0:

@@ -11,9 +11,10 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import torch
+if TYPE_CHECKING:  # torch loads where it is used, so `liveworld --help` stays instant
+    import torch
 
 
 class LiveworldError(Exception):
@@ -72,6 +73,8 @@ def setup_cpu_threads(threads: int | None = None) -> int:
     the OpenMP runtime starts, so the CLI calls this first thing.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import torch
+
     if threads is None:
         threads = int(os.environ.get("LIVEWORLD_THREADS", 0)) or min(os.cpu_count() or 1, 2)
     torch.set_num_threads(threads)
@@ -79,14 +82,9 @@ def setup_cpu_threads(threads: int | None = None) -> int:
 
 
 def default_device() -> torch.device:
+    import torch
+
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def default_dtype(device: torch.device) -> torch.dtype:
-    """bf16 on GPUs that support it; fp32 on CPU, which has no fast half precision here."""
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
 
 
 def rss_mb(pid: int | str = "self") -> float:
@@ -100,6 +98,7 @@ def rss_mb(pid: int | str = "self") -> float:
 
 def machine_description() -> str:
     """CPU model, core count and torch threads (GPU name when one is used), for benchmark records."""
+    import torch
     import platform
 
     cpu = platform.processor() or platform.machine()
@@ -119,6 +118,7 @@ def machine_description() -> str:
 def matmul_gflops(n: int = 1024, seconds: float = 0.5) -> float:
     """fp32 matrix-multiply throughput of this machine now, at torch's thread count: benchmark
     figures from different days (or a busy machine) compare only beside it."""
+    import torch
     import time
 
     a, b = torch.randn(n, n), torch.randn(n, n)

@@ -16,14 +16,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from liveworld.engine.runner import WorldEngine
-
 
 class WorldEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 17.5}
 
     def __init__(self, checkpoint: str | None = None, steps: int = 1, render_mode: str | None = None,
                  device: str | None = "cpu", threads: int | None = None, world: str | None = None):
+        from liveworld.engine.runner import WorldEngine  # the model loads with the env, not with `import liveworld`
+
         self.engine = WorldEngine.load(checkpoint, device=device, steps=steps, threads=threads, world=world)
         w, h = self.engine.frame_size
         self.observation_space = gym.spaces.Box(0, 255, (h, w, 3), np.uint8)

@@ -26,14 +26,12 @@ about training.
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import date
 
 import numpy as np
 import torch
 
-from liveworld.checkpoint import read_checkpoint_meta
 from liveworld.common import LiveworldError
 from liveworld.data.arrays import resize_frames
 from liveworld.eval import identity
@@ -61,7 +59,6 @@ from liveworld.flow import nfe
 from liveworld.world import (
     load_world_model,
     load_world_tokenizers,
-    resolve_checkpoint,
     sampling_steps,
     select_world,
     world_names,
@@ -295,20 +292,3 @@ def format_eval(res: dict) -> str:
         lines.append(f"  report: {res['report']}")
     return "\n".join(lines)
 
-
-def run_eval(checkpoint: str, data: str | None = None, as_json: bool = False, world: str | None = None, **kw) -> dict:
-    """One world (a one-world checkpoint, or `world`), else every world of the checkpoint; the
-    table, then with `as_json` the JSON line. kw: evaluate's."""
-    if world is None and "worlds" in read_checkpoint_meta(resolve_checkpoint(checkpoint)):
-        from liveworld.eval.worlds import evaluate_worlds, format_worlds
-
-        kw.pop("report", None)
-        kw.pop("revisit", None)
-        res = evaluate_worlds(checkpoint, data=data, **kw)
-        print(format_worlds(res))
-    else:
-        res = evaluate(checkpoint, data, world=world, **kw)
-        print(format_eval(res))
-    if as_json:
-        print(json.dumps(res))
-    return res

@@ -16,18 +16,21 @@ Knows the evaluation and the sampler; knows nothing about training.
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import date
 
 import torch
 import torch.nn.functional as F
 
+from liveworld.checkpoint import read_checkpoint_meta
 from liveworld.eval.episodes import encode_episode, heldout_episodes, history_length
 from liveworld.eval.evaluate import evaluate, format_eval, latents_of
 from liveworld.model.sampling import History, predict_next
 from liveworld.world import (
     load_world_model,
     load_world_tokenizers,
+    resolve_checkpoint,
     sampling_steps,
     select_world,
     world_names,
@@ -131,3 +134,19 @@ def format_worlds(res: dict) -> str:
                      f"that world ({res['text_to_world_accuracy_any_grid']:.3f} at every grid); "
                      f"text delta {res.get('text_delta_psnr_db', float('nan')):+.2f} dB on average")
     return "\n".join(lines)
+
+
+def run_eval(checkpoint: str, data: str | None = None, as_json: bool = False, world: str | None = None, **kw) -> dict:
+    """One world (a one-world checkpoint, or `world`), else every world of the checkpoint; the
+    table, then with `as_json` the JSON line. kw: evaluate's."""
+    if world is None and "worlds" in read_checkpoint_meta(resolve_checkpoint(checkpoint)):
+        kw.pop("report", None)
+        kw.pop("revisit", None)
+        res = evaluate_worlds(checkpoint, data=data, **kw)
+        print(format_worlds(res))
+    else:
+        res = evaluate(checkpoint, data, world=world, **kw)
+        print(format_eval(res))
+    if as_json:
+        print(json.dumps(res))
+    return res

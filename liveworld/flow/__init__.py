@@ -8,14 +8,14 @@ estimate x̂_0 (the velocity is (x_t - x̂_0) / t); sampling integrates from t =
 """
 
 from liveworld.flow.guidance import GUIDANCE_CONDITIONS, guided
-from liveworld.flow.paths import (grid_t, interpolate, logit_normal_t, shortcut_levels, velocity_from_x0,
-                                  velocity_target, x0_from_velocity)
+from liveworld.flow.paths import (grid_t, interpolate, logit_normal_t, shortcut_levels, velocity_target,
+                                  x0_from_velocity)
 from liveworld.flow.shortcut import euler_to, shortcut_target
 from liveworld.flow.solvers import euler_step, heun_step, nfe, sample, step_size_input, time_grid
 
 __all__ = [
     "GUIDANCE_CONDITIONS", "guided",
-    "grid_t", "interpolate", "logit_normal_t", "shortcut_levels", "velocity_from_x0", "velocity_target", "x0_from_velocity",
+    "grid_t", "interpolate", "logit_normal_t", "shortcut_levels", "velocity_target", "x0_from_velocity",
     "euler_to", "shortcut_target",
     "euler_step", "heun_step", "nfe", "sample", "step_size_input", "time_grid",
 ]

@@ -24,11 +24,6 @@ def x0_from_velocity(xt: torch.Tensor, v: torch.Tensor, t: torch.Tensor) -> torc
     return xt - t * v
 
 
-def velocity_from_x0(xt: torch.Tensor, x0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """The velocity implied by a data estimate: v = (x_t - x_0) / t, for t > 0."""
-    return (xt - x0) / t
-
-
 def logit_normal_t(shape: tuple[int, ...], mean: float = 0.0, std: float = 1.0,
                    generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
     """t = sigmoid(u), u ~ N(mean, std): puts the training signal on the middle of the path,

@@ -246,9 +246,3 @@ class KVCache:
             self.slot_frame[oldest] = self.written
         self.written += 1
         self._place_text()
-
-    def reset(self) -> None:
-        self.written = 0
-        self.memory_count = 0
-        self.slot_frame = [-1] * self.capacity
-        self._place_text()

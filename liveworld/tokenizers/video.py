@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from liveworld.common import LiveworldError
-from liveworld.eval.metrics import psnr_db  # noqa: F401  (re-exported: the autoencoder's own quality measure)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from liveworld.checkpoint import config_from_dict, load_into, load_state, read_checkpoint_meta, save_checkpoint
 from liveworld.common import LiveworldError
 from liveworld.data.arrays import split_audio, split_frames
+from liveworld.eval.metrics import psnr_db  # a ground-floor metric (tests/test_imports.py)
 from liveworld.data.shards import Dataset
 from liveworld.train.optim import Trainer
 
@@ -86,7 +87,7 @@ def _video_task(sets: list[Dataset], preset: str, cfg_dict: dict | None) -> Task
 
     @torch.no_grad()
     def evaluate(model, val):
-        per = {w: torch.cat([V.psnr_db(model.decode(model.encode(b.float() / 255)), b.float() / 255) for b in v.split(128)]).mean().item()
+        per = {w: torch.cat([psnr_db(model.decode(model.encode(b.float() / 255)), b.float() / 255) for b in v.split(128)]).mean().item()
                for w, v in zip(sizes, val)}
         out = {"val_psnr_db": round(sum(per.values()) / len(per), 3)}
         if len(per) > 1:
