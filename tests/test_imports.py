@@ -36,10 +36,22 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def _runtime_nodes(tree: ast.AST):
+    """Every node except those under `if TYPE_CHECKING:` (annotations only, never imported)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            stack.extend(node.orelse)
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+
+
 def imports_of(path: Path) -> set[str]:
-    """The liveworld modules a file imports, as names under the package (`model.omni`)."""
+    """The liveworld modules a file imports at run time, as names under the package (`model.omni`)."""
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -93,8 +105,9 @@ def test_no_import_circle():
 
 def test_the_checker_sees_a_wrong_import(tmp_path):
     bad = tmp_path / "x.py"
-    bad.write_text("def f():\n    from liveworld.train.loop import train\n")
-    assert "train.loop" in imports_of(bad)
+    bad.write_text("def f():\n    from liveworld.train.loop import train\n"
+                   "if TYPE_CHECKING:\n    from liveworld.eval.evaluate import evaluate\n")
+    assert "train.loop" in imports_of(bad) and "eval.evaluate" not in imports_of(bad)
     for importer in ("engine.runner", "eval.evaluate", "serve.app", "model.omni"):
         assert layer("train.loop") > layer(importer), importer  # would be reported
     assert layer("eval.metrics") < layer("tokenizers.video") < layer("eval.evaluate")

@@ -31,7 +31,8 @@ from liveworld.common import LiveworldError, default_device, setup_cpu_threads
 from liveworld.model.cache import KVCache
 from liveworld.engine.session import Session
 from liveworld.flow import nfe, sample
-from liveworld.model.omni import FrameInputs, UnitWrite
+from liveworld.model.omni import FrameInputs
+from liveworld.model.streaming import UnitWrite
 from liveworld.model.memory import MemoryBank, summarize
 from liveworld.model.sampling import draw_noise, min_step, pack, stack_frames, unpack
 from liveworld.tokenizers.action import compose

@@ -53,7 +53,7 @@ import torch
 
 from liveworld.model.attention import MemoryRead
 from liveworld.model.layout import text_positions
-from liveworld.model.omni import apply_rope, rope_tables
+from liveworld.model.rope import apply_rope, rope_tables
 
 LayerKV = tuple[torch.Tensor, torch.Tensor]
 

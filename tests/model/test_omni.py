@@ -1,7 +1,8 @@
 import dataclasses
 import torch
 
-from liveworld.model.omni import PRESETS, FrameInputs, OmniWorldModel, apply_rope, rope_tables
+from liveworld.model.omni import PRESETS, FrameInputs, OmniWorldModel
+from liveworld.model.rope import apply_rope, rope_tables
 
 
 def tiny_inputs(B=2, F=3, cfg=PRESETS["tiny"], grid=(2, 3), seed=0):
