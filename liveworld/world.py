@@ -19,6 +19,40 @@ from liveworld.tokenizers.action import ActionUnion
 from liveworld.tokenizers.worldtok import WorldTokenizers
 
 WORLD_KIND = "world_model"
+OPENINGS = "start.safetensors"  # a checkpoint's real opening frames, the streams `play` starts from
+
+
+def openings_path(ckpt: Path, check: bool = True) -> Path:
+    """Where a checkpoint keeps its opening frames; with `check`, an error that says how to add
+    them when it has none."""
+    f = Path(ckpt) / OPENINGS
+    if check and not f.exists():
+        raise LiveworldError(f"{ckpt} has no {OPENINGS} (opening frames); it was written by an older "
+                             f"liveworld: resume the run for one step (`liveworld train --resume --out RUN`) to add them")
+    return f
+
+
+def write_openings(path: Path, per_world: dict[str | None, dict[str, torch.Tensor]]) -> None:
+    """The one writer of the openings file: one world's tensors (key None) as they are, several
+    worlds' under their names ("atari:Breakout/video", ...)."""
+    from safetensors.torch import save_file
+
+    if list(per_world) == [None]:
+        save_file(per_world[None], str(path))
+    else:
+        save_file({f"{w}/{k}": v for w, t in per_world.items() for k, v in t.items()}, str(path))
+
+
+def read_openings(ckpt: Path, world: str | None = None) -> dict[str, torch.Tensor]:
+    """The one reader: a world's opening frames (video [K, F, C, h, w], action [K, F, A], audio,
+    text and prompt ids), which training writes into every checkpoint and export carries along;
+    `world` picks one world's from a checkpoint of several."""
+    from safetensors.torch import load_file
+
+    t = load_file(str(openings_path(ckpt)))
+    if world is not None and any("/" in k for k in t):
+        t = {k.split("/", 1)[1]: v for k, v in t.items() if k.startswith(world + "/")}
+    return t
 
 
 def resolve_checkpoint(path: str | Path) -> Path:

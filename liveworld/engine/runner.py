@@ -25,7 +25,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
 from liveworld.common import LiveworldError, default_device, setup_cpu_threads
 from liveworld.model.cache import KVCache
@@ -36,24 +35,10 @@ from liveworld.model.streaming import UnitWrite
 from liveworld.model.memory import MemoryBank, summarize
 from liveworld.model.sampling import draw_noise, min_step, pack, stack_frames, unpack
 from liveworld.tokenizers.action import compose
-from liveworld.world import load_world_model, load_world_tokenizers, sampling_steps, select_world
+from liveworld.world import load_world_model, load_world_tokenizers, read_openings, sampling_steps, select_world
 
 
 FIELDS = [f.name for f in dataclasses.fields(FrameInputs)]
-
-
-def load_start_contexts(ckpt: Path, world: str | None = None) -> dict[str, torch.Tensor]:
-    """Real opening frames to start streams from: `start.safetensors`, which training writes into
-    every checkpoint (and `liveworld export` carries along); a checkpoint of several worlds keeps
-    each world's under its name ("atari:Breakout/video", ...)."""
-    f = ckpt / "start.safetensors"
-    if not f.exists():
-        raise LiveworldError(f"{ckpt} has no start.safetensors (opening frames); it was written by an older "
-                             f"liveworld: resume the run for one step (`liveworld train --resume --out RUN`) to add them")
-    t = load_file(str(f))
-    if world is not None and any("/" in k for k in t):
-        t = {k.split("/", 1)[1]: v for k, v in t.items() if k.startswith(world + "/")}
-    return t
 
 
 class WorldEngine:
@@ -107,7 +92,7 @@ class WorldEngine:
         tok = load_world_tokenizers(meta)
         if dev.type == "cpu":  # the decoder's small convolutions take mkldnn's fast path (5.9 -> 4.8 ms a frame)
             tok.video.to(memory_format=torch.channels_last)
-        starts = load_start_contexts(Path(meta["path"]), meta["world"]["world"] if "worlds" in meta else None)
+        starts = read_openings(Path(meta["path"]), meta["world"]["world"] if "worlds" in meta else None)
         return cls(model, tok, meta, starts, dev, sampling_steps(meta, steps), solver, guidance=guidance)
 
     @property

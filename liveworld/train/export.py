@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from liveworld.common import LiveworldError, write_json_atomic
-from liveworld.world import resolve_checkpoint
+from liveworld.world import openings_path, resolve_checkpoint
 
 WEIGHT_FILES = ("model.safetensors",)
 
@@ -46,9 +46,7 @@ def export_world(run: str | Path, out: str | Path, half: bool = True, tokenizers
         ckpt = resolve_checkpoint(run)
         if not (ckpt / "config.json").exists():
             raise LiveworldError(f"{run} holds no trained world (no checkpoint/config.json)")
-        if not (ckpt / "start.safetensors").exists():
-            raise LiveworldError(f"{ckpt} has no start.safetensors (opening frames); it was written by an older "
-                                 f"liveworld: resume the run for one step to add them")
+        openings_path(ckpt)  # an error that says how to add them when missing
         _copy_checkpoint(ckpt, out, dtype)
         if steps is not None:
             meta = json.loads((out / "config.json").read_text())

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from safetensors.torch import save_file
 from tqdm import tqdm
 
 from liveworld.checkpoint import config_from_dict, config_to_dict, load_state, read_checkpoint_meta, save_checkpoint
@@ -39,7 +38,7 @@ from liveworld.train.config import RunConfig, TrainConfig
 from liveworld.train.data import WorldData, check_layout, fit_to_tokens, load_worlds, start_contexts
 from liveworld.train.adversarial import Adversary, CriticConfig, PixelCritic
 from liveworld.train.objective import clip_frames, world_loss
-from liveworld.world import WORLD_KIND, load_world_model
+from liveworld.world import OPENINGS, WORLD_KIND, load_world_model, write_openings
 from liveworld.train.optim import Trainer
 
 
@@ -202,15 +201,13 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
     # The tokenizers travel inside every checkpoint. They are copied aside once, because each save
     # replaces the checkpoint directory (and on --resume they come from inside it).
     staging = out_path / ".tokenizers-staging"
-    openings = out_path / ".start.safetensors"  # the opening frames `play` starts streams from
+    openings = out_path / f".{OPENINGS}"  # the opening frames `play` starts streams from
     if rank == 0:
         if staging.exists():
             shutil.rmtree(staging)
         shutil.copytree(tokenizers, staging, ignore=shutil.ignore_patterns("train_state*"))
-        if wd.union is None:
-            save_file(start_contexts(lat), str(openings))
-        else:  # each world's opening frames under its name: "doom:deathmatch/video", ...
-            save_file({f"{w}/{k}": v for w, lw in wd.lats.items() for k, v in start_contexts(lw).items()}, str(openings))
+        write_openings(openings, {None: start_contexts(lat)} if wd.union is None
+                       else {w: start_contexts(lw) for w, lw in wd.lats.items()})
 
     def save(final: bool = False, metrics: dict | None = None) -> None:
         if rank != 0:
@@ -225,7 +222,7 @@ def train(data: str, out: str, run: RunConfig, tokenizers: str, resume: bool = F
             train_state.update(adversary.state_tensors())
         save_checkpoint(ckpt, WORLD_KIND, cfg, ema_model, extra=extra, train_state=train_state,
                         train_info=trainer.info(final=final),
-                        extra_dirs={"tokenizers": staging}, extra_files={"start.safetensors": openings})
+                        extra_dirs={"tokenizers": staging}, extra_files={OPENINGS: openings})
 
     model.train()
     trainer.sync_elapsed(trainer.elapsed)  # the clock counts training, not the set-up before it
