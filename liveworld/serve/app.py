@@ -35,7 +35,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from liveworld.engine.runner import WorldEngine
 from liveworld.serve.access import Access, AccessMiddleware
 from liveworld.serve.worker import EXPIRED, Client, FrameMessage, ModelWorker, Notice
-from liveworld.tokenizers.action import keymap_for_names
+from liveworld.serve.keys import keymap_for_names
 
 STATIC = Path(__file__).parent / "static"
 MAX_MESSAGE_BYTES = 4096

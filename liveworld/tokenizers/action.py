@@ -7,10 +7,10 @@ Shape legend: T frames, A the episode's action width (`ActionSpace.width`), n th
 Decoding thresholds buttons at 0.5 and takes the argmax for discrete actions, so the vectors a
 model produces (or a player's keys) come back as valid actions.
 
-`ActionUnion` puts several worlds' spaces side by side in one vector (one model, many worlds).
-Also the fixed keyboard map the browser player uses for Doom.
+`ActionUnion` puts several worlds' spaces side by side in one vector (one model, many worlds);
+`compose` joins held parts of a discrete world's action names into the name the game knows.
 
-This module knows action spaces, not worlds, models or keyboards beyond that one map.
+This module knows action spaces, not worlds, models or keyboards (the browser's keys: serve/keys.py).
 """
 
 from __future__ import annotations
@@ -23,53 +23,10 @@ import torch
 from liveworld.common import LiveworldError
 from liveworld.data.episode import ACTION_KINDS, ActionSpace
 
-# Browser `KeyboardEvent.code` -> Doom button. Codes name physical keys, so WASD stays where it
-# is on AZERTY or Dvorak keyboards. Arrows duplicate W/S and the turns for one-handed play.
-DOOM_KEYMAP: dict[str, str] = {
-    "KeyW": "MOVE_FORWARD",
-    "ArrowUp": "MOVE_FORWARD",
-    "KeyS": "MOVE_BACKWARD",
-    "ArrowDown": "MOVE_BACKWARD",
-    "KeyA": "TURN_LEFT",
-    "ArrowLeft": "TURN_LEFT",
-    "KeyD": "TURN_RIGHT",
-    "ArrowRight": "TURN_RIGHT",
-    "KeyQ": "MOVE_LEFT",
-    "KeyE": "MOVE_RIGHT",
-    "Space": "ATTACK",
-    "KeyF": "USE",
-}
-
-
-# Atari's minimal action sets name joystick moves; keys press the parts of a name (UP + RIGHT +
-# FIRE -> UPRIGHTFIRE), `compose` joins what is held into the name the game knows.
-ATARI_KEYMAP: dict[str, str] = {
-    "ArrowUp": "UP", "KeyW": "UP", "ArrowDown": "DOWN", "KeyS": "DOWN",
-    "ArrowLeft": "LEFT", "KeyA": "LEFT", "ArrowRight": "RIGHT", "KeyD": "RIGHT", "Space": "FIRE",
-}
-# MiniGrid / BabyAI: turn, step, and act on the cell ahead.
-GRID_KEYMAP: dict[str, str] = {
-    "ArrowLeft": "left", "KeyA": "left", "ArrowRight": "right", "KeyD": "right", "ArrowUp": "forward", "KeyW": "forward",
-    "KeyP": "pickup", "KeyO": "drop", "Space": "toggle", "Enter": "done",
-}
 IDLE_NAMES = ("NOOP", "done")  # what a discrete world does when no key is held (MiniGrid has no NOOP; "done" does nothing)
 
 
-def keymap_for_names(names: Sequence[str]) -> dict[str, str]:
-    """Browser key code -> the part of an action name it presses, for a world's action names:
-    Doom's buttons, Atari's joystick, MiniGrid's moves, else digits and letters in order."""
-    if all(n in names for n in set(DOOM_KEYMAP.values())):
-        return dict(DOOM_KEYMAP)
-    parts = {p for n in names for p in _parts(n)}
-    for keymap in (ATARI_KEYMAP, GRID_KEYMAP):
-        usable = {k: v for k, v in keymap.items() if v in parts}
-        if usable:
-            return usable
-    keys = [f"Digit{i}" for i in range(1, 10)] + [f"Key{c}" for c in "QWERTYUIOPASDFGHJKLZXCVBNM"]
-    return {k: n for k, n in zip(keys, names)}
-
-
-def _parts(name: str) -> list[str]:
+def name_parts(name: str) -> list[str]:
     """UPRIGHTFIRE -> [UP, RIGHT, FIRE]; a name that is no joystick move is its own part."""
     out, rest = [], name
     while rest:

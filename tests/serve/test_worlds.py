@@ -7,7 +7,8 @@ from fastapi.testclient import TestClient
 
 from liveworld.engine.runner import WorldEngine
 from liveworld.serve.app import create_app
-from liveworld.tokenizers.action import compose, keymap_for_names
+from liveworld.serve.keys import keymap_for_names
+from liveworld.tokenizers.action import compose
 
 from tests.serve.test_server import LOCAL, read_frame, ws_url
 

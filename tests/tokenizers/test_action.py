@@ -5,7 +5,8 @@ import torch
 
 from liveworld.common import LiveworldError
 from liveworld.data.episode import ActionSpace
-from liveworld.tokenizers.action import DOOM_KEYMAP, ActionEncoder
+from liveworld.serve.keys import DOOM_KEYMAP
+from liveworld.tokenizers.action import ActionEncoder
 
 DOOM = ActionSpace("buttons", ["MOVE_FORWARD", "MOVE_BACKWARD", "TURN_LEFT", "TURN_RIGHT", "MOVE_LEFT", "MOVE_RIGHT", "ATTACK", "USE"])
 ATARI = ActionSpace("discrete", ["NOOP", "FIRE", "RIGHT", "LEFT"])

@@ -4,7 +4,8 @@ import torch.nn.functional as F
 
 from liveworld.common import LiveworldError
 from liveworld.data.arrays import resize_frames
-from liveworld.tokenizers.video import PRESETS, VideoAutoencoder, psnr_db
+from liveworld.eval.metrics import psnr_db
+from liveworld.tokenizers.video import PRESETS, VideoAutoencoder
 
 
 @pytest.mark.parametrize("size", [(64, 48), (48, 64), (96, 40)])
