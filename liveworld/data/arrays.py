@@ -6,6 +6,8 @@ Knows episodes and resizing, not models.
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -26,37 +28,43 @@ def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
     return torch.cat(out)
 
 
-def split_frames(ds: Dataset, split: str, size: tuple[int, int], max_frames: int | None = None) -> torch.Tensor:
-    chunks, n = [], 0
-    for ep in ds.episodes(split):
-        chunks.append(resize_frames(ep.frames, size))
-        n += len(ep)
+def gather_frames(chunks: Iterable[torch.Tensor], max_frames: int | None, empty: str) -> torch.Tensor:
+    """Per-episode arrays [n, ...] stacked until `max_frames` rows (None: all); reads no episode
+    past the limit. `empty`: the error when there is none."""
+    out, n = [], 0
+    for x in chunks:
+        out.append(x)
+        n += len(x)
         if max_frames and n >= max_frames:
             break
-    if not chunks:
-        raise LiveworldError(f"{ds.root} has no {split!r} episodes; record more episodes (every --val-every-th is validation)")
-    x = torch.cat(chunks)
+    if not out:
+        raise LiveworldError(empty)
+    x = torch.cat(out)
     return x[:max_frames] if max_frames else x
+
+
+def split_frames(ds: Dataset, split: str, size: tuple[int, int], max_frames: int | None = None) -> torch.Tensor:
+    return gather_frames((resize_frames(ep.frames, size) for ep in ds.episodes(split)), max_frames,
+                         f"{ds.root} has no {split!r} episodes; record more episodes (every --val-every-th is validation)")
 
 
 def split_audio(ds: Dataset, split: str, max_frames: int | None = None) -> tuple[torch.Tensor, int, int]:
     """Every frame's audio of a split as int16 [N, C, S] (frames of the modal length only), with
     the sample rate and the samples per frame."""
-    chunks, rate, length, n = [], None, None, 0
-    for ep in ds.episodes(split):
-        if not ep.has_audio:
-            continue
-        lengths = np.diff(ep.audio_offsets)
-        if length is None:
-            rate, length = int(ep.meta["sample_rate_hz"]), int(np.bincount(lengths).argmax())
-        keep = np.flatnonzero(lengths == length)
-        starts = ep.audio_offsets[keep]
-        idx = starts[:, None] + np.arange(length)[None]
-        chunks.append(torch.from_numpy(ep.audio[idx]).permute(0, 2, 1).contiguous())  # [N, C, S]
-        n += len(keep)
-        if max_frames and n >= max_frames:
-            break
-    if not chunks:
-        raise LiveworldError(f"{ds.root} has no audio in its {split!r} episodes; record a world with sound (doom:, atari:)")
-    x = torch.cat(chunks)
-    return (x[:max_frames] if max_frames else x), rate, length
+    rate, length = None, None
+
+    def frames():
+        nonlocal rate, length
+        for ep in ds.episodes(split):
+            if not ep.has_audio:
+                continue
+            lengths = np.diff(ep.audio_offsets)
+            if length is None:
+                rate, length = int(ep.meta["sample_rate_hz"]), int(np.bincount(lengths).argmax())
+            starts = ep.audio_offsets[np.flatnonzero(lengths == length)]
+            idx = starts[:, None] + np.arange(length)[None]
+            yield torch.from_numpy(ep.audio[idx]).permute(0, 2, 1).contiguous()  # [N, C, S]
+
+    x = gather_frames(frames(), max_frames,
+                      f"{ds.root} has no audio in its {split!r} episodes; record a world with sound (doom:, atari:)")
+    return x, rate, length

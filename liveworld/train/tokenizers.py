@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from liveworld.checkpoint import config_from_dict, load_into, load_state, read_checkpoint_meta, save_checkpoint
 from liveworld.common import LiveworldError
-from liveworld.data.arrays import split_audio, split_frames
+from liveworld.data.arrays import gather_frames, split_audio, split_frames
 from liveworld.eval.metrics import psnr_db  # a ground-floor metric (tests/test_imports.py)
 from liveworld.data.shards import Dataset
 from liveworld.train.optim import Trainer
@@ -115,19 +115,10 @@ def _audio_windows(sets: list[Dataset], split: str, cfg, max_frames: int | None 
     each resampled to the codec's S samples a frame."""
     from liveworld.tokenizers.audio import episode_windows
 
-    out, n = [], 0
-    for d in sets:
-        for ep in d.episodes(split):
-            if not ep.has_audio:
-                continue
-            out.append(episode_windows(ep.audio, len(ep), cfg).round().clamp(-32768, 32767).to(torch.int16))
-            n += len(ep)
-            if max_frames and n >= max_frames:
-                break
-    if not out:
-        raise LiveworldError(f"no {split!r} episode of {', '.join(str(d.root) for d in sets)} has sound; record a world with sound (doom:, atari:)")
-    x = torch.cat(out)
-    return x[:max_frames] if max_frames else x
+    windows = (episode_windows(ep.audio, len(ep), cfg).round().clamp(-32768, 32767).to(torch.int16)
+               for d in sets for ep in d.episodes(split) if ep.has_audio)
+    return gather_frames(windows, max_frames, f"no {split!r} episode of {', '.join(str(d.root) for d in sets)} has sound; "
+                                              f"record a world with sound (doom:, atari:)")
 
 
 def _audio_task(sets: list[Dataset], preset: str, cfg_dict: dict | None) -> Task:
