@@ -23,7 +23,7 @@ import torch
 
 from liveworld.eval.episodes import EncodedEpisode, history_at, text_at
 from liveworld.flow import step_size_input, time_grid
-from liveworld.model.sampling import draw_noise, min_step, predict_next
+from liveworld.model.sampling import draw_noise, min_step, predict_next, roll_out
 
 TOKENS_PER_PASS = 4096  # rows x tokens of a pass: more is slower on a CPU (caches), fewer wastes matmul width
 
@@ -104,7 +104,7 @@ def rollout(model, sampling: Sampling, eps: list[EncodedEpisode], starts: list[t
     [N, H, n], or a generator that draws each step's noise in turn). `memory` False runs a
     model with memory on its window alone. The text is the start's own, held for the run.
     -> latents video [N, H, C, h, w], audio [N, H, Na, Ca] or None."""
-    N, H = actions.shape[:2]
+    N = actions.shape[0]
     W, rows = model.cfg.frames - 1, pass_rows(model, eps, N)
     vshape, ashape = noise_size(model, eps)
     videos, audios = [], []
@@ -112,16 +112,14 @@ def rollout(model, sampling: Sampling, eps: list[EncodedEpisode], starts: list[t
         part = starts[i: i + rows]
         hist = history_at(eps, part, W, model.cfg, memory=memory)
         ids, valid = text_at(eps, part)
-        vs, aus = [], []
-        for h in range(H):
-            act = actions[i: i + rows, h]
+
+        def next_frame(hs, act, h):  # called within this iteration: i, part, ids are this chunk's
             z = noise[i: i + rows, h: h + 1] if isinstance(noise, torch.Tensor) else draw_noise(len(part), vshape, ashape, noise)
-            v, a = sampling(model, hist, act, ids, valid, noise=z)
-            hist = hist.push(v, act, a, W)
-            vs.append(v)
-            aus.append(a)
-        videos.append(torch.stack(vs, 1))
-        audios.append(torch.stack(aus, 1) if aus[0] is not None else None)
+            return sampling(model, hs, act, ids, valid, noise=z)
+
+        v, a = roll_out(model, hist, actions[i: i + rows], next_frame)
+        videos.append(v)
+        audios.append(a)
     return torch.cat(videos), (torch.cat(audios) if audios[0] is not None else None)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -182,6 +183,23 @@ def predict_next(model: OmniWorldModel, hist: History, action: torch.Tensor, tex
     x = sample(denoise, noise, steps, solver, min_step=min_step(model))
     video, audio = unpack(x, vshape, ashape)
     return video[:, 0], (audio[:, 0] if audio is not None else None)
+
+
+def roll_out(model: OmniWorldModel, hist: History, actions: torch.Tensor,
+             next_frame: Callable[[History, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor | None]],
+             ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """H frames autoregressively, the one loop of eval's rollouts and training's own rollouts:
+    frame h is `next_frame(history, actions[:, h], h)` (a sampler call: predict_next with its
+    noise), pushed onto the history with its action as the engine pushes it. actions [B, H, A]
+    -> video [B, H, C, h, w], audio [B, H, Na, Ca] or None."""
+    window = model.cfg.frames - 1
+    vs, aus = [], []
+    for h in range(actions.shape[1]):
+        v, a = next_frame(hist, actions[:, h], h)
+        hist = hist.push(v, actions[:, h], a, window)
+        vs.append(v)
+        aus.append(a)
+    return torch.stack(vs, 1), (torch.stack(aus, 1) if aus[0] is not None else None)
 
 
 def draw_noise(B: int, video_shape: tuple[int, ...], audio_shape: tuple[int, ...] | None,

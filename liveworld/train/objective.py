@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from liveworld.flow import grid_t, guided, interpolate, logit_normal_t, shortcut_levels, shortcut_target
 from liveworld.model.memory import MemoryBank, MemoryInputs
 from liveworld.model.omni import FrameInputs, OmniConfig, OmniWorldModel
-from liveworld.model.sampling import History, pack, predict_next, stacks_of, unpack
+from liveworld.model.sampling import History, pack, predict_next, roll_out, stacks_of, unpack
 from liveworld.train.adversarial import Adversary
 from liveworld.train.config import TrainConfig
 
@@ -117,19 +117,12 @@ def self_rollout(model, clip: dict[str, torch.Tensor], steps: int, gen: torch.Ge
     first K frames real."""
     video, action, audio = clip["video"], clip["action"], clip.get("audio")
     K = model.cfg.stack
-    window = model.cfg.frames - 1
     mem = clip_memory(clip)  # within a clip no frame leaves the window: the bank stays as it is
     bank = MemoryBank.holding(mem) if mem is not None else None
     hist = History.start(video[:, :K], action[:, :K], audio[:, :K] if audio is not None else None, memory=bank, stack=K)
-    out_v = list(video[:, :K].unbind(1))
-    out_a = list(audio[:, :K].unbind(1)) if audio is not None else None
-    for f in range(K, video.shape[1]):
-        v, a = predict_next(model, hist, action[:, f], clip["text"], text_valid, steps, generator=gen)
-        hist = hist.push(v, action[:, f], a, window)
-        out_v.append(v)
-        if out_a is not None:
-            out_a.append(a)
-    return torch.stack(out_v, 1), (torch.stack(out_a, 1) if out_a is not None else None)
+    gv, ga = roll_out(model, hist, action[:, K:],
+                      lambda h, act, _: predict_next(model, h, act, clip["text"], text_valid, steps, generator=gen))
+    return torch.cat([video[:, :K], gv], 1), (torch.cat([audio[:, :K], ga], 1) if audio is not None else None)
 
 
 def world_loss(model: OmniWorldModel | torch.nn.Module, clip: dict[str, torch.Tensor], mcfg: OmniConfig,
