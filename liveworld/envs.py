@@ -20,7 +20,7 @@ import numpy as np
 class WorldEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 17.5}
 
-    def __init__(self, checkpoint: str | None = None, steps: int = 1, render_mode: str | None = None,
+    def __init__(self, checkpoint: str | None = None, steps: int | None = None, render_mode: str | None = None,
                  device: str | None = "cpu", threads: int | None = None, world: str | None = None):
         from liveworld.engine.runner import WorldEngine  # the model loads with the env, not with `import liveworld`
 
