@@ -24,9 +24,6 @@ from liveworld.model.omni import OmniConfig, OmniWorldModel
 from liveworld.train.config import RunConfig, preset
 from liveworld.train.objective import clip_frames, world_loss
 
-DOOM_GRID = (6, 8)  # 64x48 Doom through the bundled 8x autoencoder
-
-
 def synthetic_clip(mcfg: OmniConfig, batch: int, clip_len: int, grid: tuple[int, int], gen: torch.Generator) -> dict:
     """A batch of clips with the shapes a world of `grid` gives: what the objective reads."""
     h, w = grid
@@ -41,6 +38,23 @@ def synthetic_clip(mcfg: OmniConfig, batch: int, clip_len: int, grid: tuple[int,
     if mcfg.audio_tokens:
         clip["audio"] = torch.randn(batch, clip_len, mcfg.audio_tokens, mcfg.audio_channels, generator=gen)
     return clip
+
+
+def world_shapes(checkpoint: str | None) -> tuple[dict, tuple[int, int]]:
+    """The token shapes of a trained world (the bundled one by default): the model config's
+    latent channels, action width and audio tokens, and the latent grid of its (first) world."""
+    from liveworld.checkpoint import read_checkpoint_meta
+    from liveworld.world import load_world_tokenizers, resolve_checkpoint, select_world
+
+    if checkpoint is None:
+        from liveworld.bundled import bundled_checkpoint
+
+        checkpoint = bundled_checkpoint()
+    ckpt = resolve_checkpoint(checkpoint)
+    meta = read_checkpoint_meta(ckpt)
+    meta["path"] = str(ckpt)
+    shapes = {k: meta["config"][k] for k in ("video_channels", "action_dim", "audio_tokens", "audio_channels")}
+    return shapes, tuple(load_world_tokenizers(select_world(meta, None)).grid)
 
 
 def run_config(name: str | None, checkpoint: str | None) -> RunConfig:
@@ -59,11 +73,17 @@ def run_config(name: str | None, checkpoint: str | None) -> RunConfig:
 
 
 def bench_train(preset_name: str | None = None, checkpoint: str | None = None, steps: int = 10, warmup: int = 3,
-                threads: int | None = None, grid: tuple[int, int] = DOOM_GRID, as_json: bool = True) -> dict:
+                threads: int | None = None, grid: tuple[int, int] | None = None, as_json: bool = True) -> dict:
+    """A preset's or a checkpoint's run (default: the bundled world's) on clips of a world's
+    shapes: the checkpoint's (the bundled world's for a preset), or `grid` with a preset's own
+    channels."""
     threads = setup_cpu_threads(threads)
     run = run_config(preset_name, checkpoint)
-    mcfg = dataclasses.replace(run.model, video_channels=16, action_dim=max(run.model.action_dim, 19),
-                               audio_tokens=run.model.audio_tokens and 4, audio_channels=16)
+    mcfg = run.model
+    if grid is None:
+        shapes, grid = world_shapes(checkpoint)
+        if preset_name is not None:  # a preset's model at the world's token shapes (its audio only if it has any)
+            mcfg = dataclasses.replace(mcfg, **{**shapes, "audio_tokens": shapes["audio_tokens"] if mcfg.audio_tokens else 0})
     tcfg = run.train
     micro = tcfg.micro_batch or tcfg.batch_size
     clip_len = clip_frames(mcfg, tcfg)
