@@ -67,16 +67,20 @@ def sampling_steps(meta: dict, steps: int | None = None) -> int:
     return int(steps) if steps is not None else int(meta.get("sampling_steps", 1))
 
 
+def read_world_meta(path: str | Path) -> dict:
+    """A world checkpoint's metadata (config.json), with `path` its checkpoint directory."""
+    ckpt = resolve_checkpoint(path)
+    return {**read_checkpoint_meta(ckpt, WORLD_KIND), "path": str(ckpt)}
+
+
 def load_world_model(path: str | Path, device: torch.device | None = None) -> tuple[OmniWorldModel, dict]:
     """A trained world model (EMA weights, eval mode) and its checkpoint metadata."""
-    ckpt = resolve_checkpoint(path)
-    meta = read_checkpoint_meta(ckpt, WORLD_KIND)
+    meta = read_world_meta(path)
     model = OmniWorldModel(config_from_dict(OmniConfig, meta["config"]))
-    load_into(model, ckpt)
+    load_into(model, Path(meta["path"]))
     model.eval()
     if device is not None:
         model.to(device)
-    meta["path"] = str(ckpt)
     return model, meta
 
 

@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from liveworld.common import machine_description, matmul_gflops, setup_cpu_threads
 from liveworld.model.omni import OmniConfig, OmniWorldModel
-from liveworld.train.config import RunConfig, preset
+from liveworld.train.config import preset
 from liveworld.train.objective import clip_frames, world_loss
 
 def synthetic_clip(mcfg: OmniConfig, batch: int, clip_len: int, grid: tuple[int, int], gen: torch.Generator) -> dict:
@@ -40,36 +40,24 @@ def synthetic_clip(mcfg: OmniConfig, batch: int, clip_len: int, grid: tuple[int,
     return clip
 
 
-def world_shapes(checkpoint: str | None) -> tuple[dict, tuple[int, int]]:
-    """The token shapes of a trained world (the bundled one by default): the model config's
-    latent channels, action width and audio tokens, and the latent grid of its (first) world."""
-    from liveworld.checkpoint import read_checkpoint_meta
-    from liveworld.world import load_world_tokenizers, resolve_checkpoint, select_world
+def checkpoint_meta(checkpoint: str | None) -> dict:
+    """A checkpoint's metadata with its path (the bundled world's by default)."""
+    from liveworld.world import read_world_meta
 
     if checkpoint is None:
         from liveworld.bundled import bundled_checkpoint
 
         checkpoint = bundled_checkpoint()
-    ckpt = resolve_checkpoint(checkpoint)
-    meta = read_checkpoint_meta(ckpt)
-    meta["path"] = str(ckpt)
+    return read_world_meta(checkpoint)
+
+
+def world_shapes(meta: dict) -> tuple[dict, tuple[int, int]]:
+    """The token shapes of a trained world: the model config's latent channels, action width and
+    audio tokens, and the latent grid of its (first) world."""
+    from liveworld.world import load_world_tokenizers, select_world
+
     shapes = {k: meta["config"][k] for k in ("video_channels", "action_dim", "audio_tokens", "audio_channels")}
     return shapes, tuple(load_world_tokenizers(select_world(meta, None)).grid)
-
-
-def run_config(name: str | None, checkpoint: str | None) -> RunConfig:
-    """The run config of a preset, or of a checkpoint's run (the bundled world's by default)."""
-    if name is not None:
-        return preset(name)
-    from liveworld.checkpoint import read_checkpoint_meta
-    from liveworld.train.loop import run_config_from_meta
-    from liveworld.world import resolve_checkpoint
-
-    if checkpoint is None:
-        from liveworld.bundled import bundled_checkpoint
-
-        checkpoint = bundled_checkpoint()
-    return run_config_from_meta(read_checkpoint_meta(resolve_checkpoint(checkpoint)))
 
 
 def bench_train(preset_name: str | None = None, checkpoint: str | None = None, steps: int = 10, warmup: int = 3,
@@ -77,11 +65,14 @@ def bench_train(preset_name: str | None = None, checkpoint: str | None = None, s
     """A preset's or a checkpoint's run (default: the bundled world's) on clips of a world's
     shapes: the checkpoint's (the bundled world's for a preset), or `grid` with a preset's own
     channels."""
+    from liveworld.train.loop import run_config_from_meta
+
     threads = setup_cpu_threads(threads)
-    run = run_config(preset_name, checkpoint)
+    meta = checkpoint_meta(checkpoint) if preset_name is None or grid is None else None
+    run = preset(preset_name) if preset_name is not None else run_config_from_meta(meta)
     mcfg = run.model
     if grid is None:
-        shapes, grid = world_shapes(checkpoint)
+        shapes, grid = world_shapes(meta)
         if preset_name is not None:  # a preset's model at the world's token shapes (its audio only if it has any)
             mcfg = dataclasses.replace(mcfg, **{**shapes, "audio_tokens": shapes["audio_tokens"] if mcfg.audio_tokens else 0})
     tcfg = run.train

@@ -23,14 +23,13 @@ from datetime import date
 import torch
 import torch.nn.functional as F
 
-from liveworld.checkpoint import read_checkpoint_meta
 from liveworld.eval.episodes import encode_episode, heldout_episodes, history_length
 from liveworld.eval.evaluate import evaluate, format_eval, latents_of
 from liveworld.model.sampling import History, predict_next
 from liveworld.world import (
     load_world_model,
     load_world_tokenizers,
-    resolve_checkpoint,
+    read_world_meta,
     sampling_steps,
     select_world,
     world_names,
@@ -139,7 +138,7 @@ def format_worlds(res: dict) -> str:
 def run_eval(checkpoint: str, data: str | None = None, as_json: bool = False, world: str | None = None, **kw) -> dict:
     """One world (a one-world checkpoint, or `world`), else every world of the checkpoint; the
     table, then with `as_json` the JSON line. kw: evaluate's."""
-    if world is None and "worlds" in read_checkpoint_meta(resolve_checkpoint(checkpoint)):
+    if world is None and "worlds" in read_world_meta(checkpoint):
         kw.pop("report", None)
         kw.pop("revisit", None)
         res = evaluate_worlds(checkpoint, data=data, **kw)
